@@ -1,0 +1,143 @@
+// Renders cloud-init/user-data.yaml into the user-data that `labvm up` hands to
+// `multipass launch --cloud-init -`.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
+import { parseDocument, Scalar, YAMLMap, YAMLSeq, type Document } from 'yaml';
+
+export interface UserDataInput {
+  /** The key the tool logs in with, one OpenSSH line: `ssh-ed25519 AAAA... [comment]`. */
+  clientPublicKey: string;
+  /** The VM's SSH host key pair, in OpenSSH formats (as ssh2's utils.generateKeyPairSync gives). */
+  hostKey: { privateKey: string; publicKey: string };
+}
+
+export interface RenderedUserData {
+  /** The user-data to pass to Multipass. Holds the host private key: never log or print it. */
+  text: string;
+  /** The same YAML with the host private key replaced by REDACTED_HOST_PRIVATE_KEY: safe to print. */
+  redacted: string;
+}
+
+/** Where the user-data writes cloud-init/install-docker.sh inside the VM. */
+export const INSTALL_SCRIPT_PATH = '/usr/local/lib/labvm/install-docker.sh';
+/** Written at the very end of runcmd, only if every provisioning step succeeded. */
+export const PROVISIONED_MARKER = '/var/lib/labvm/provisioned';
+export const REDACTED_HOST_PRIVATE_KEY = '<redacted: VM host private key>';
+
+const HEADER = '#cloud-config\n';
+const TEMPLATE_FILE = 'user-data.yaml';
+const SCRIPT_FILE = 'install-docker.sh';
+
+/**
+ * Absolute path of the project's cloud-init/ folder. Found at run time by walking up from
+ * this module, because it sits in dist/src/vm/ both in a checkout and in an installed
+ * package, with cloud-init/ next to dist/ at the package root.
+ */
+export function templateDir(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'cloud-init', TEMPLATE_FILE))) {
+      return join(dir, 'cloud-init');
+    }
+    if (dirname(dir) === dir) {
+      throw new Error(`labvm's cloud-init/${TEMPLATE_FILE} was not found in any folder above ${start}; the installation looks incomplete`);
+    }
+  }
+}
+
+export function renderUserData(input: UserDataInput): RenderedUserData {
+  const clientPublicKey = checkPublicKey('clientPublicKey', input?.clientPublicKey);
+  const host = checkHostKey(input?.hostKey);
+
+  const dir = templateDir();
+  const templatePath = join(dir, TEMPLATE_FILE);
+  const template = readFileSync(templatePath, 'utf8');
+  if (!template.replace(/\r\n/g, '\n').startsWith(HEADER)) {
+    throw new Error(`${templatePath} must start with the line "#cloud-config"`);
+  }
+  // A checkout with Windows line endings must still give the VM a script sh can run.
+  const script = readFileSync(join(dir, SCRIPT_FILE), 'utf8').replace(/\r\n/g, '\n');
+
+  const doc = parseDocument(template);
+  if (doc.errors.length > 0) {
+    throw new Error(`${templatePath} is not valid YAML: ${doc.errors[0]!.message}`);
+  }
+  const set = (path: readonly unknown[], value: string, type: Scalar.Type) => setScalar(doc, templatePath, path, value, type);
+  set(['ssh_authorized_keys', 0], clientPublicKey, Scalar.PLAIN);
+  set(['ssh_keys', 'ed25519_public'], host.publicKey, Scalar.PLAIN);
+  set(['ssh_keys', 'ed25519_private'], host.privateKey, Scalar.BLOCK_LITERAL);
+  set(['write_files', installScriptIndex(doc, templatePath), 'content'], script, Scalar.BLOCK_LITERAL);
+
+  const redactedDoc = doc.clone();
+  setScalar(redactedDoc, templatePath, ['ssh_keys', 'ed25519_private'], REDACTED_HOST_PRIVATE_KEY, Scalar.PLAIN);
+
+  return { text: stringify(doc), redacted: stringify(redactedDoc) };
+}
+
+function stringify(doc: Document): string {
+  // lineWidth 0: no folding, so keys and script lines stay exactly one line each.
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  if (!text.startsWith(HEADER)) throw new Error('rendered user-data lost its #cloud-config header');
+  return text;
+}
+
+// Only fills slots the template already has: a renamed or missing slot is a template bug,
+// and silently adding a key elsewhere would hide it.
+function setScalar(doc: Document, templatePath: string, path: readonly unknown[], value: string, type: Scalar.Type): void {
+  const node = doc.getIn(path, true);
+  if (!(node instanceof Scalar)) {
+    throw new Error(`${templatePath} has no value at ${path.join('.')} for labvm to fill in`);
+  }
+  node.value = value;
+  node.type = type;
+}
+
+function installScriptIndex(doc: Document, templatePath: string): number {
+  const files = doc.get('write_files', true);
+  const index = files instanceof YAMLSeq
+    ? files.items.findIndex((item) => item instanceof YAMLMap && item.get('path') === INSTALL_SCRIPT_PATH)
+    : -1;
+  if (index < 0) throw new Error(`${templatePath} has no write_files entry for ${INSTALL_SCRIPT_PATH}`);
+  return index;
+}
+
+const ED25519_PUBLIC_LINE = /^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$/;
+const OPENSSH_PRIVATE_BLOCK = /^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+\n-----END OPENSSH PRIVATE KEY-----$/;
+
+// Error messages never quote the given value: it might be private key material.
+function checkPublicKey(name: string, key: unknown): string {
+  const line = typeof key === 'string' ? key.trim() : '';
+  const parsed = ED25519_PUBLIC_LINE.test(line) ? ssh2.utils.parseKey(line) : undefined;
+  if (!parsed || parsed instanceof Error || parsed.isPrivateKey()) {
+    throw new Error(`${name} must be one OpenSSH ed25519 public key line ("ssh-ed25519 AAAA...")`);
+  }
+  return line;
+}
+
+function checkHostKey(hostKey: unknown): { privateKey: string; publicKey: string } {
+  if (typeof hostKey !== 'object' || hostKey === null) {
+    throw new Error('hostKey must be an object with privateKey and publicKey');
+  }
+  const { privateKey: rawPrivate, publicKey: rawPublic } = hostKey as Record<string, unknown>;
+  const publicKey = checkPublicKey('hostKey.publicKey', rawPublic);
+  const privateKey = typeof rawPrivate === 'string' ? rawPrivate.replace(/\r\n/g, '\n').trim() : '';
+  if (!OPENSSH_PRIVATE_BLOCK.test(privateKey)) {
+    throw new Error('hostKey.privateKey must be an OpenSSH private key block ("-----BEGIN OPENSSH PRIVATE KEY-----")');
+  }
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) {
+    // sshd cannot use a passphrase-protected host key, so an encrypted key lands here too.
+    throw new Error(`hostKey.privateKey could not be read as an unencrypted key: ${parsed.message}`);
+  }
+  if (!parsed.isPrivateKey() || parsed.type !== 'ssh-ed25519') {
+    throw new Error('hostKey.privateKey must be an ed25519 private key');
+  }
+  const publicBlob = Buffer.from(publicKey.split(' ')[1]!, 'base64');
+  if (!parsed.getPublicSSH().equals(publicBlob)) {
+    // The tool pins hostKey.publicKey; a pair that doesn't match would lock it out of the VM.
+    throw new Error('hostKey.publicKey does not belong to hostKey.privateKey');
+  }
+  return { privateKey: `${privateKey}\n`, publicKey };
+}
