@@ -41,6 +41,7 @@ if command -v docker >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; then
 fi
 
 [ -r /etc/os-release ] || die "/etc/os-release is missing: cannot tell which Docker repository to use"
+# shellcheck source=/dev/null
 . /etc/os-release
 case "${ID:-}" in
   ubuntu | debian) ;;
@@ -71,8 +72,8 @@ retry curl -fsSL --connect-timeout 20 --max-time 120 -o "$work/docker.asc" "$REP
 fingerprints=$(GNUPGHOME="$work" gpg --batch --with-colons --show-keys "$work/docker.asc" 2>/dev/null |
   awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 }')
 if [ "$fingerprints" != "$DOCKER_KEY_FINGERPRINT" ]; then
-  # shellcheck disable=SC2086 # unquoted on purpose: puts several fingerprints on one line
-  die "the downloaded Docker signing key is not the pinned one (expected $DOCKER_KEY_FINGERPRINT, got: $(echo ${fingerprints:-no readable key})); refusing to trust it"
+  got=$(printf '%s' "${fingerprints:-no readable key}" | tr '\n' ' ')
+  die "the downloaded Docker signing key is not the pinned one (expected $DOCKER_KEY_FINGERPRINT, got: $got); refusing to trust it"
 fi
 log "Docker's signing key matches the pinned fingerprint $DOCKER_KEY_FINGERPRINT"
 

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { test } from 'node:test';
+import ssh2 from 'ssh2';
+import { parse } from 'yaml';
+import {
+  INSTALL_SCRIPT_PATH,
+  PROVISIONED_MARKER,
+  REDACTED_HOST_PRIVATE_KEY,
+  renderUserData,
+  templateDir,
+  type UserDataInput,
+} from '../../src/vm/cloud-init.js';
+
+const PREPARE_HINT = 'run `bash scripts/test-host/prepare.sh` to install the test host\'s tools';
+
+function keys(): UserDataInput & { clientPrivateKey: string } {
+  const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'labvm test client' });
+  const host = ssh2.utils.generateKeyPairSync('ed25519');
+  return {
+    clientPublicKey: client.public,
+    clientPrivateKey: client.private,
+    hostKey: { privateKey: host.private, publicKey: host.public },
+  };
+}
+
+function scriptPath(): string {
+  return join(templateDir(), 'install-docker.sh');
+}
+
+// The base64 lines between the BEGIN and END lines of an OpenSSH private key.
+function privateBody(privateKey: string): string[] {
+  return privateKey.split('\n').filter((line) => line !== '' && !line.startsWith('-----'));
+}
+
+function withTempDir<T>(fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'labvm-cloud-init-test-'));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeExecutable(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o755 });
+  chmodSync(path, 0o755);
+}
+
+// Stand-ins for tools the skip path and a refused key must never reach: each logs its call and fails.
+function writeForbiddenStubs(dir: string, callLog: string, names: string[]): void {
+  for (const name of names) {
+    writeExecutable(join(dir, name), `#!/bin/sh\necho "${name} $*" >>'${callLog}'\necho "STUB ${name} MUST NOT BE CALLED: $*" >&2\nexit 97\n`);
+  }
+}
+
+function which(tool: string): string {
+  const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  assert.ok(found.status === 0 && isAbsolute(path), `${tool} is not installed: ${PREPARE_HINT}`);
+  return path;
+}
+
+test('templateDir finds the project cloud-init folder', () => {
+  const dir = templateDir();
+  assert.ok(isAbsolute(dir));
+  assert.ok(existsSync(join(dir, 'user-data.yaml')));
+  assert.ok(existsSync(join(dir, 'install-docker.sh')));
+});
+
+test('rendered user-data has the keys, host key pair, docker group and embedded script', () => {
+  const input = keys();
+  const { text } = renderUserData(input);
+  assert.ok(text.startsWith('#cloud-config\n'));
+  const data = parse(text);
+
+  assert.deepEqual(data.ssh_authorized_keys, [input.clientPublicKey]);
+  assert.equal(data.users, undefined, 'keys go through ssh_authorized_keys, not a users: entry');
+  assert.equal(data.ssh_keys.ed25519_private, input.hostKey.privateKey.trim() + '\n');
+  assert.equal(data.ssh_keys.ed25519_public, input.hostKey.publicKey);
+  assert.deepEqual(Object.keys(data.ssh_keys).sort(), ['ed25519_private', 'ed25519_public']);
+  assert.equal(data.ssh_deletekeys, true);
+  assert.deepEqual(data.ssh_genkeytypes, ['ed25519']);
+  assert.equal(data.package_update, false);
+  assert.equal(data.package_upgrade, false);
+  assert.deepEqual(data.groups, ['docker']);
+
+  const file = data.write_files.find((f: { path: string }) => f.path === INSTALL_SCRIPT_PATH);
+  assert.ok(file, `write_files has ${INSTALL_SCRIPT_PATH}`);
+  assert.equal(file.permissions, '0755');
+  assert.equal(file.content, readFileSync(scriptPath(), 'utf8'), 'the script is embedded verbatim');
+
+  const runcmd = JSON.stringify(data.runcmd);
+  const steps = [INSTALL_SCRIPT_PATH, 'usermod -aG docker ubuntu', 'systemctl enable --now docker', PROVISIONED_MARKER];
+  const positions = steps.map((step) => runcmd.indexOf(step));
+  assert.ok(positions.every((p) => p >= 0), `runcmd has every step: ${runcmd}`);
+  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'install, group, service, then marker');
+  assert.match(runcmd, /if \[ -d \/run\/systemd\/system \]; then systemctl enable --now docker; fi/);
+});
+
+test('redacted user-data has no private key material but keeps the public parts', () => {
+  const input = keys();
+  const { text, redacted } = renderUserData(input);
+  const body = privateBody(input.hostKey.privateKey);
+  assert.ok(body.length > 0);
+  for (const line of body) {
+    assert.ok(text.includes(line), 'the real user-data does carry the private key');
+    assert.ok(!redacted.includes(line), 'a line of the private key leaked into the redacted text');
+  }
+  assert.ok(!redacted.includes(body.join('')));
+  assert.ok(!redacted.includes('PRIVATE KEY-----'));
+
+  const data = parse(redacted);
+  assert.equal(data.ssh_keys.ed25519_private, REDACTED_HOST_PRIVATE_KEY);
+  assert.equal(data.ssh_keys.ed25519_public, input.hostKey.publicKey);
+  assert.deepEqual(data.ssh_authorized_keys, [input.clientPublicKey]);
+  // Apart from that one value, the two texts are the same.
+  assert.equal(redacted.replace(REDACTED_HOST_PRIVATE_KEY, 'X'), text.replace(/ed25519_private: \|\n(?: {4}.*\n)+/, 'ed25519_private: "X"\n'));
+});
+
+test('bad inputs are refused with a clear error', () => {
+  const good = keys();
+  const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 });
+  const other = ssh2.utils.generateKeyPairSync('ed25519');
+  const encrypted = ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'secret', cipher: 'aes256-ctr', rounds: 4 });
+  const cases: Array<[string, UserDataInput, RegExp]> = [
+    ['empty client key', { ...good, clientPublicKey: '' }, /clientPublicKey must be one OpenSSH ed25519 public key line/],
+    ['rsa client key', { ...good, clientPublicKey: rsa.public }, /clientPublicKey must be one OpenSSH ed25519/],
+    ['private key as client key', { ...good, clientPublicKey: good.clientPrivateKey }, /clientPublicKey must be one/],
+    ['two lines', { ...good, clientPublicKey: `${good.clientPublicKey}\n${other.public}` }, /clientPublicKey must be one/],
+    ['bad base64', { ...good, clientPublicKey: 'ssh-ed25519 AAAAnot-base64!' }, /clientPublicKey must be one/],
+    ['public key as private', { ...good, hostKey: { ...good.hostKey, privateKey: good.hostKey.publicKey } }, /hostKey.privateKey must be an OpenSSH private key block/],
+    ['PEM private key', { ...good, hostKey: { ...good.hostKey, privateKey: rsa.private.replace(/OPENSSH /g, 'RSA ') } }, /hostKey.privateKey must be an OpenSSH private key block/],
+    ['rsa host key', { ...good, hostKey: { privateKey: rsa.private, publicKey: good.hostKey.publicKey } }, /hostKey.privateKey must be an ed25519 private key/],
+    ['encrypted host key', { ...good, hostKey: { privateKey: encrypted.private, publicKey: encrypted.public } }, /could not be read as an unencrypted key/],
+    ['mismatched pair', { ...good, hostKey: { privateKey: good.hostKey.privateKey, publicKey: other.public } }, /does not belong to hostKey.privateKey/],
+    ['missing host key', { clientPublicKey: good.clientPublicKey } as unknown as UserDataInput, /hostKey must be an object/],
+  ];
+  const leaked = [...privateBody(good.clientPrivateKey), ...privateBody(good.hostKey.privateKey)];
+  for (const [name, input, message] of cases) {
+    assert.throws(() => renderUserData(input), (err: Error) => {
+      assert.match(err.message, message, name);
+      // Messages never quote what was passed: it may be private key material.
+      assert.ok(!leaked.some((line) => err.message.includes(line)), `${name}: the message quotes a key`);
+      return true;
+    }, name);
+  }
+});
+
+test('rendered user-data passes the real `cloud-init schema`', () => {
+  const found = spawnSync('cloud-init', ['--version'], { encoding: 'utf8' });
+  assert.ok(!found.error, `cloud-init is not installed (${found.error?.message}): ${PREPARE_HINT}`);
+  const { text } = renderUserData(keys());
+  withTempDir((dir) => {
+    const file = join(dir, 'user-data.yaml');
+    writeFileSync(file, text, { mode: 0o600 }); // it holds a private key
+    const result = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    assert.equal(result.status, 0, `cloud-init schema rejected the user-data:\n${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /Valid cloud-config/);
+  });
+});
+
+test('install-docker.sh and the runcmd script are valid sh', () => {
+  const checked = spawnSync('sh', ['-n', scriptPath()], { encoding: 'utf8' });
+  assert.equal(checked.status, 0, checked.stderr);
+  const runcmd = parse(renderUserData(keys()).text).runcmd as string[][];
+  for (const entry of runcmd) {
+    const script = entry.at(-1)!;
+    const result = spawnSync('sh', ['-n', '-c', script], { encoding: 'utf8' });
+    assert.equal(result.status, 0, `${script}\n${result.stderr}`);
+  }
+});
+
+test('install-docker.sh skips the install when docker is already there, without apt-get or curl', () => {
+  withTempDir((dir) => {
+    const callLog = join(dir, 'calls.log');
+    writeExecutable(join(dir, 'docker'), '#!/bin/sh\necho "Docker version 99.0.0, build stub"\n');
+    writeForbiddenStubs(dir, callLog, ['apt-get', 'apt', 'curl', 'gpg']);
+    const result = spawnSync('sh', [scriptPath()], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    assert.equal(result.status, 0, `exit ${result.status}\n${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /^labvm: Docker is already installed \(Docker version 99\.0\.0, build stub\); skipping the install$/m);
+    assert.ok(!existsSync(callLog), `the skip path called: ${existsSync(callLog) ? readFileSync(callLog, 'utf8') : ''}`);
+    assert.equal(result.stderr, '');
+  });
+});
+
+// A throwaway key made for this test with gpg (fingerprint CAD2 51E3 D797 D6CE 0400 BB90 6F49 9406 2F82 A858).
+const NOT_DOCKERS_KEY = `-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEawudSxYJKwYBBAHaRw8BAQdA40LExTyrFr91ndaLMNJwhB7A67+3uf9LQpWp
+S6qChne0MGxhYnZtIHRlc3Qga2V5IChub3QgRG9ja2VyKSA8dGVzdEBsYWJ2bS5p
+bnZhbGlkPoiQBBMWCAA4FiEEytJR49eX1s4EALuQb0mUBi+CqFgFAmsLnUsCGwMF
+CwkIBwIGFQoJCAsCBBYCAwECHgECF4AACgkQb0mUBi+CqFjt5QD8C4aqN4T5rTT5
+0CYePBKTMlLdLpiNjgUociIXwEl/18sA/1NzNdGsngi38NfB9JK21y5I378giWFo
+dXQAwxoVdVYF
+=k+UH
+-----END PGP PUBLIC KEY BLOCK-----
+`;
+
+test('install-docker.sh refuses a signing key without the pinned fingerprint, before apt-get', () => {
+  withTempDir((dir) => {
+    // A PATH without docker: the stubs, plus the real tools the key check itself uses.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['gpg', 'awk', 'mktemp', 'rm', 'tr']) symlinkSync(which(tool), join(bin, tool));
+    const callLog = join(dir, 'calls.log');
+    writeForbiddenStubs(bin, callLog, ['apt-get', 'apt']);
+    writeFileSync(join(dir, 'key.asc'), NOT_DOCKERS_KEY);
+    writeExecutable(join(bin, 'dpkg'), '#!/bin/sh\necho amd64\n');
+    // curl hands out the wrong key wherever -o points.
+    writeExecutable(join(bin, 'curl'), `#!/bin/sh
+echo "curl $*" >>'${callLog}'
+while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
+while IFS= read -r line; do printf '%s\\n' "$line"; done <'${join(dir, 'key.asc')}' >"$out"
+`);
+    const result = spawnSync(which('sh'), [scriptPath()], { encoding: 'utf8', env: { PATH: bin } });
+    const calls = existsSync(callLog) ? readFileSync(callLog, 'utf8') : '';
+    assert.notEqual(result.status, 0, `a wrong key must fail the install\n${result.stdout}\n${result.stderr}`);
+    assert.match(result.stderr, /labvm: ERROR: the downloaded Docker signing key is not the pinned one \(expected 9DC858229FC7DD38854AE2D88D81803C0EBFCD88, got: CAD251E3D797D6CE0400BB906F4994062F82A858\)/);
+    assert.match(calls, /^curl .* https:\/\/download\.docker\.com\/linux\/\w+\/gpg$/m);
+    assert.doesNotMatch(calls, /apt/, 'apt must not run after a refused key');
+  });
+});
