@@ -1,0 +1,76 @@
+/**
+ * The report as a JSON-ready object. This shape is a public interface, documented in JSON-SCHEMA.md: add fields
+ * freely, but rename or remove one only together with a new schemaVersion.
+ */
+import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
+import type { Evidence } from '../lab/evidence.js';
+import type { ExerciseReport } from './model.js';
+import { answerKind, type AnyAnswer, type QuestionKey } from './shared.js';
+
+export const SCHEMA_VERSION = 1;
+
+interface JsonAnswer {
+  question: string;
+  answer: string;
+  cause: string;
+  explanation: string;
+  evidence: string[];
+}
+
+export interface ReportJson {
+  schemaVersion: typeof SCHEMA_VERSION;
+  labvmVersion: string;
+  startedAt: string;
+  durationSeconds: number;
+  environment: {
+    target: string;
+    kernel: string;
+    dockerVersion: string;
+    lsm: string[];
+    apparmorEnabled: boolean;
+    dockerSecurityOptions: string[];
+    method: string;
+  };
+  pid: JsonAnswer & { host: number; container: number | null; nspid: number[]; same: boolean };
+  stopContainer: JsonAnswer & { processSurvived: boolean };
+  killFromInside: JsonAnswer & { killed: boolean; exitCode: number; stderr: string };
+  controls: Array<{ name: string; description: string; answers: Array<JsonAnswer & { kind: QuestionKey }> }>;
+  evidence: Evidence;
+}
+
+function common(a: AnyAnswer): JsonAnswer {
+  return { question: a.question, answer: a.answer, cause: a.cause, explanation: a.explanation, evidence: [...a.evidence] };
+}
+
+const pid = (a: PidAnswer) => ({ ...common(a), host: a.host, container: a.container, nspid: [...a.nspid], same: a.same });
+const stop = (a: StopAnswer) => ({ ...common(a), processSurvived: a.processSurvived });
+const kill = (a: KillAnswer) => ({ ...common(a), killed: a.killed, exitCode: a.exitCode, stderr: a.stderr });
+
+export function toJson(report: ExerciseReport): ReportJson {
+  const { evidence, answers } = report;
+  const env = evidence.environment;
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    labvmVersion: report.labvmVersion,
+    startedAt: report.startedAt,
+    durationSeconds: report.durationSeconds,
+    environment: {
+      target: env.target,
+      kernel: env.kernel,
+      dockerVersion: env.dockerVersion,
+      lsm: [...env.lsms],
+      apparmorEnabled: env.apparmorEnabled,
+      dockerSecurityOptions: [...env.dockerSecurityOptions],
+      method: env.method,
+    },
+    pid: pid(answers.pid),
+    stopContainer: stop(answers.stopContainer),
+    killFromInside: kill(answers.killFromInside),
+    controls: answers.controls.map((c) => ({
+      name: c.name,
+      description: c.description,
+      answers: c.answers.map((a) => ({ kind: answerKind(a), ...common(a) })),
+    })),
+    evidence: structuredClone(evidence),
+  };
+}
