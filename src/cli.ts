@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+import { cac } from 'cac';
+import { ExitCode, LabvmError } from './core/errors.js';
+import { ansiStyle, plainStyle, streamProgress, type Style } from './core/progress.js';
+import { labvmVersion } from './core/version.js';
+import { deliverInterrupt } from './core/interrupt.js';
+import { downText, errorText, statusText, upSummary } from './cli/print.js';
+
+/** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
+
+const useColor = (stream: NodeJS.WriteStream) => !process.env.NO_COLOR && !!stream.isTTY;
+const outStyle: Style = useColor(process.stdout) ? ansiStyle : plainStyle;
+const errStyle: Style = useColor(process.stderr) ? ansiStyle : plainStyle;
+const progress = streamProgress((line) => process.stderr.write(`${line}\n`), errStyle);
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+const cli = cac('labvm');
+
+cli
+  .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--cpus <n>', 'Virtual CPUs', { default: 2 })
+  .option('--memory <size>', 'Memory, e.g. 4G', { default: '4G' })
+  .option('--disk <size>', 'Disk size, e.g. 20G', { default: '20G' })
+  .option('--image <image>', 'Ubuntu release to launch', { default: '24.04' })
+  .option('--timeout <seconds>', 'How long to wait for the VM to be ready (first runs download an image and install Docker)', { default: 1200 })
+  .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
+  .example('labvm up')
+  .example('labvm up --name lab2 --memory 2G --timeout 1800')
+  .action(async (options) => {
+    const { up, previewUserData } = await import('./commands/up.js');
+    if (options.printCloudInit) return print(previewUserData());
+    print(upSummary(await up(options, progress), outStyle));
+  });
+
+cli
+  .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--json', 'Print one JSON object')
+  .action(async (options) => {
+    const { status } = await import('./commands/status.js');
+    const report = await status(String(options.name));
+    print(options.json ? JSON.stringify(report, null, 2) : statusText(report, outStyle));
+  });
+
+cli
+  .command('down', 'Delete the VM (purged) and everything labvm created for it')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .action(async (options) => {
+    const { down } = await import('./commands/down.js');
+    print(downText(await down(String(options.name), progress)));
+  });
+
+cli
+  .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
+  .option('--identity <key>', 'Private key file for --host')
+  .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
+  .option('--base-image <ref>', 'Base image for the exercise image', { default: 'nginx:latest' })
+  .option('--report <file.md>', 'Also write the report as Markdown to this file')
+  .option('--json', 'Print the report as one JSON object')
+  .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
+  .option('--keep', 'Leave the container and processes running afterwards, for exploring by hand')
+  .example('labvm exercise --report namespaces.md')
+  .action(async (options) => {
+    const { runExerciseCommand } = await import('./commands/exercise.js');
+    await runExerciseCommand(options, { progress, print, color: useColor(process.stdout) });
+  });
+
+cli.help();
+cli.version(labvmVersion());
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = cli.parse(argv, { run: false });
+  if (!cli.matchedCommand) {
+    if (parsed.options.help || parsed.options.version) return ExitCode.ok;
+    const unknown = parsed.args[0];
+    process.stderr.write(`${errorText(new LabvmError(unknown ? `Unknown command "${unknown}".` : 'No command given.', 'usage',
+      'Run `labvm --help` to see the commands.'), errStyle)}\n`);
+    return ExitCode.usage;
+  }
+  await cli.runMatchedCommand();
+  return ExitCode.ok;
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof LabvmError) return error.exitCode;
+  if (error instanceof Error && error.name === 'CACError') return ExitCode.usage;
+  return ExitCode.internal;
+}
+
+process.on('SIGINT', () => {
+  if (deliverInterrupt()) {
+    process.stderr.write(`\n${errStyle.fail('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
+    return;
+  }
+  process.stderr.write(`\n${errStyle.fail('labvm: interrupted.')} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
+  process.exit(ExitCode.interrupted);
+});
+
+main(process.argv).then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    const wrapped = error instanceof Error && error.name === 'CACError'
+      ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.')
+      : error;
+    process.stderr.write(`${errorText(wrapped, errStyle)}\n`);
+    process.exitCode = exitCodeOf(error);
+  },
+);

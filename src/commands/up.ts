@@ -1,0 +1,124 @@
+import { LabvmError } from '../core/errors.js';
+import type { Progress } from '../core/progress.js';
+import { InstanceState, type InstanceRecord } from '../core/state.js';
+import { validateInstanceName, parseSize, parsePositiveInteger } from '../core/validate.js';
+import { renderUserData } from '../vm/cloud-init.js';
+import { ensureClientKey, hostAlias, pinAndRecord, writeSshConfig, connectToInstance } from '../vm/instance.js';
+import { generateEd25519 } from '../vm/keys.js';
+import { Multipass, type InstanceInfo } from '../vm/multipass.js';
+import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
+import { labvmVersion } from '../core/version.js';
+
+export interface UpOptions {
+  name: string;
+  cpus: number | string;
+  memory: string;
+  disk: string;
+  image: string;
+  timeout: number | string;
+}
+
+export interface UpSummary {
+  name: string;
+  address: string;
+  release: string;
+  dockerVersion: string;
+  alreadyReady: boolean;
+  sshConfig: string;
+  stateDir: string;
+}
+
+// Multipass 1.16's minimums; the Docker install needs more than that to be comfortable, but the user decides.
+const MIN_MEMORY = 512 * 1024 ** 2;
+const MIN_DISK = 4 * 1024 ** 3;
+
+export function validateUpOptions(options: UpOptions): UpOptions & { cpus: number; timeout: number } {
+  validateInstanceName(options.name);
+  parseSize(options.memory, 'memory', MIN_MEMORY);
+  parseSize(options.disk, 'disk', MIN_DISK);
+  return { ...options, cpus: parsePositiveInteger(options.cpus, 'CPU count'), timeout: parsePositiveInteger(options.timeout, 'timeout') };
+}
+
+/** The user-data `up --print-cloud-init` shows: the same rendering, private keys redacted, nothing launched. */
+export function previewUserData(): string {
+  const client = generateEd25519('labvm@preview');
+  return renderUserData({ clientPublicKey: client.publicKey, hostKey: generateEd25519('labvm-vm@preview') }).redacted;
+}
+
+export async function up(input: UpOptions, progress: Progress, multipass = new Multipass()): Promise<UpSummary> {
+  const options = validateUpOptions(input);
+  const deadline = Deadline.in(options.timeout);
+  await progress.phase('preflight', () => multipass.preflight(), (v) => `Multipass ${v.daemon}`);
+
+  const state = new InstanceState(options.name);
+  const existing = await multipass.info(options.name);
+  let record = await state.readRecord();
+  if (existing && !record) {
+    throw new LabvmError(`A Multipass instance named "${options.name}" already exists, and labvm did not create it.`, 'usage',
+      `Choose another name with \`labvm up --name <name>\`, or remove that instance yourself (\`multipass delete --purge ${options.name}\`) if you no longer need it.`);
+  }
+
+  const alreadyRunning = existing?.state === 'Running';
+  if (!existing || existing.state === 'Deleted' || !record) {
+    record = await launch(options, state, multipass, existing, progress);
+  } else if (!alreadyRunning) {
+    await resume(options.name, existing, multipass, progress);
+  }
+  return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning);
+}
+
+async function launch(options: UpOptions & { cpus: number; timeout: number }, state: InstanceState, multipass: Multipass,
+  existing: InstanceInfo | undefined, progress: Progress): Promise<InstanceRecord> {
+  if (existing?.state === 'Deleted') {
+    // Deleted instances still hold their name in Multipass; this one is labvm's own (it has a record).
+    await progress.phase('purging the deleted instance', () => multipass.deletePurge(options.name));
+  }
+  const client = await ensureClientKey(state);
+  const hostKey = generateEd25519(hostAlias(options.name));
+  const userData = renderUserData({ clientPublicKey: client.publicKey, hostKey });
+  const record: InstanceRecord = {
+    name: options.name, createdBy: 'labvm', createdAt: new Date().toISOString(), labvmVersion: labvmVersion(),
+    image: options.image, cpus: options.cpus, memory: options.memory, disk: options.disk, hostPublicKey: hostKey.publicKey,
+  };
+  // Recorded before launching, so an interrupted launch can be followed (or removed) by the next run.
+  await pinAndRecord(state, record);
+  await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
+    async (update) => {
+      const outcome = await multipass.launch({ ...options, timeoutSeconds: options.timeout, userData: userData.text, onProgress: update });
+      if (outcome === 'still-provisioning') progress.note('Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.');
+      return outcome;
+    });
+  return record;
+}
+
+async function resume(name: string, existing: InstanceInfo, multipass: Multipass, progress: Progress): Promise<void> {
+  if (existing.state === 'Stopped' || existing.state === 'Suspended') {
+    await progress.phase(`starting ${name} (it was ${existing.state})`, () => multipass.start(name));
+  } else {
+    progress.note(`The instance is ${existing.state}; labvm waits for it.`);
+  }
+}
+
+async function followToReady(name: string, state: InstanceState, record: InstanceRecord, multipass: Multipass,
+  deadline: Deadline, progress: Progress, alreadyRunning: boolean): Promise<UpSummary> {
+  const info = await progress.phase('VM running with an IP address', (update) => waitForAddress(multipass, name, deadline, update), (i) => i.ipv4!);
+  const address = info.ipv4!;
+  await writeSshConfig(state, address);
+  let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
+    (update) => waitForSsh(state, record, address, deadline, update));
+  try {
+    await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (s) => `status: ${s}`);
+    if (!(await hasDockerGroup(remote))) {
+      remote.close(); // this login predates cloud-init's docker group; a new one gets it
+      remote = await connectToInstance(state, record, address);
+    }
+    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
+    const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
+    return {
+      name, address, release, dockerVersion: version, alreadyReady: alreadyRunning,
+      sshConfig: state.path('sshConfig'), stateDir: state.dir,
+    };
+  } finally {
+    remote.close();
+  }
+}

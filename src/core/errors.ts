@@ -1,0 +1,40 @@
+/** Exit codes are part of labvm's interface: scripts and the README rely on them. */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  prerequisite: 3,
+  vm: 4,
+  timeout: 5,
+  trust: 6,
+  exercise: 7,
+  interrupted: 130,
+} as const;
+
+export type ExitCodeName = keyof typeof ExitCode;
+
+/**
+ * An error meant for the user: what went wrong (message), what to do next (hint),
+ * and which exit code the process ends with.
+ */
+export class LabvmError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ExitCodeName,
+    readonly hint?: string,
+    readonly details?: string,
+  ) {
+    super(message);
+    this.name = 'LabvmError';
+  }
+
+  get exitCode(): number {
+    return ExitCode[this.kind];
+  }
+}
+
+export const usageError = (message: string, hint?: string) => new LabvmError(message, 'usage', hint);
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

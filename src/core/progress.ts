@@ -1,0 +1,50 @@
+/** Named phases with elapsed time, so a slow step is visible instead of an opaque hang. */
+export interface Progress {
+  phase<T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string): Promise<T>;
+  note(message: string): void;
+}
+
+export interface Style {
+  ok(text: string): string;
+  fail(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+export const plainStyle: Style = { ok: (t) => t, fail: (t) => t, dim: (t) => t, bold: (t) => t };
+
+export const ansiStyle: Style = {
+  ok: (t) => `\x1b[32m${t}\x1b[39m`,
+  fail: (t) => `\x1b[31m${t}\x1b[39m`,
+  dim: (t) => `\x1b[2m${t}\x1b[22m`,
+  bold: (t) => `\x1b[1m${t}\x1b[22m`,
+};
+
+/** Writes phase lines to a stream (stderr, so stdout stays clean for results). */
+export function streamProgress(write: (line: string) => void, style: Style, now: () => number = Date.now): Progress {
+  return {
+    async phase(name, work, describe) {
+      const started = now();
+      const elapsed = () => `${((now() - started) / 1000).toFixed(1)}s`;
+      write(`${style.dim('…')} ${name}`);
+      let lastDetail = '';
+      try {
+        const result = await work((detail) => {
+          if (detail !== lastDetail) write(`  ${style.dim(`${name}: ${(lastDetail = detail)} (${elapsed()})`)}`);
+        });
+        const description = describe ? ` ${style.dim(`— ${describe(result)}`)}` : '';
+        write(`${style.ok('✔')} ${name} ${style.dim(elapsed())}${description}`);
+        return result;
+      } catch (error) {
+        write(`${style.fail('✖')} ${name} ${style.dim(elapsed())}`);
+        throw error;
+      }
+    },
+    note: (message) => write(`  ${message}`),
+  };
+}
+
+export const silentProgress: Progress = {
+  phase: (_name, work) => work(() => undefined),
+  note: () => undefined,
+};

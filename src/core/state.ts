@@ -1,0 +1,98 @@
+import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
+import { LabvmError } from './errors.js';
+
+/** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
+export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.LABVM_HOME || join(homedir(), '.labvm');
+}
+
+export interface InstanceRecord {
+  name: string;
+  createdBy: 'labvm';
+  createdAt: string;
+  labvmVersion: string;
+  image: string;
+  cpus: number;
+  memory: string;
+  disk: string;
+  /** The VM's SSH host public key ("ssh-ed25519 AAAA..."), pinned before the first connection. */
+  hostPublicKey: string;
+}
+
+export const stateFiles = {
+  clientKey: 'id_ed25519',
+  clientPublicKey: 'id_ed25519.pub',
+  knownHosts: 'known_hosts',
+  record: 'instance.json',
+  sshConfig: 'ssh_config',
+} as const;
+
+export class InstanceState {
+  readonly dir: string;
+
+  constructor(
+    readonly name: string,
+    home: string = labvmHome(),
+    private readonly platform: Platform = currentPlatform(),
+  ) {
+    this.dir = join(home, name);
+  }
+
+  path(file: keyof typeof stateFiles): string {
+    return join(this.dir, stateFiles[file]);
+  }
+
+  async exists(): Promise<boolean> {
+    return stat(this.dir).then(() => true, () => false);
+  }
+
+  async ensureDir(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    if (hasPosixModes(this.platform)) await chmod(this.dir, 0o700);
+  }
+
+  /** Writes via a temporary file and a rename, so a crash never leaves a half-written file behind. */
+  async write(file: keyof typeof stateFiles, content: string): Promise<void> {
+    await this.ensureDir();
+    const target = this.path(file);
+    const temporary = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temporary, content, { mode: 0o600 });
+    if (hasPosixModes(this.platform)) await chmod(temporary, 0o600);
+    await rename(temporary, target);
+  }
+
+  async read(file: keyof typeof stateFiles): Promise<string | undefined> {
+    return readFile(this.path(file), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
+
+  async readRecord(): Promise<InstanceRecord | undefined> {
+    const text = await this.read('record');
+    if (text === undefined) return undefined;
+    try {
+      const record = JSON.parse(text) as InstanceRecord;
+      if (record.createdBy === 'labvm' && typeof record.hostPublicKey === 'string') return record;
+    } catch {
+      // fall through: a damaged record is reported below
+    }
+    throw new LabvmError(
+      `The labvm record ${this.path('record')} is damaged.`,
+      'vm',
+      `Run \`labvm down --name ${this.name}\` to remove the instance and its state, then \`labvm up\` again.`,
+    );
+  }
+
+  async writeRecord(record: InstanceRecord): Promise<void> {
+    await this.write('record', `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

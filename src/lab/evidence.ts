@@ -1,0 +1,98 @@
+/** What the exercise observes on the host. Everything here is raw observation; answers.ts interprets it. */
+
+export type Method = 'native' | 'container';
+
+export interface EnvironmentEvidence {
+  /** Where the exercise ran: the labvm instance name or user@host. */
+  target: string;
+  kernel: string;
+  dockerVersion: string;
+  /** Active Linux security modules (/sys/kernel/security/lsm), e.g. ["capability","apparmor"]. */
+  lsms: string[];
+  /** Whether AppArmor is enabled in the kernel (/sys/module/apparmor/parameters/enabled = Y). */
+  apparmorEnabled: boolean;
+  /** Docker's `docker info` SecurityOptions, e.g. ["name=apparmor","name=seccomp,profile=builtin"]. */
+  dockerSecurityOptions: string[];
+  method: Method;
+}
+
+export interface ContainerEvidence {
+  name: string;
+  id: string;
+  image: string;
+  /** The container's init (nginx master) as the host sees it: `docker inspect` State.Pid. */
+  hostPid: number;
+  /** Docker's AppArmor profile for the container ("docker-default", "unconfined" or ""). */
+  appArmorProfile: string;
+  /** The label of the container's init, from /proc/<pid>/attr/current (null when no LSM provides one). */
+  initLabel: string | null;
+  /** The label a `docker exec` process gets: what `kill` will run under. */
+  execLabel: string | null;
+  /** nginx answered on the published port. */
+  http: { port: number; status: number; server?: string };
+}
+
+export interface SleepEvidence {
+  /** PID of `sleep 600` in the host's PID namespace. */
+  hostPid: number;
+  /** PID of the same process as `docker exec <c> ps` shows it, or null when `ps` does not list it. */
+  containerPid: number | null;
+  /** The NSpid line of /proc/<host pid>/status: outermost namespace first. */
+  nspid: number[];
+  /** The PID namespace of the sleep and of the container's init (readlink /proc/<pid>/ns/pid). */
+  pidNamespace: string;
+  containerPidNamespace: string;
+  /** /proc/<host pid>/cgroup, and whether it names the container's cgroup. */
+  cgroup: string;
+  inContainerCgroup: boolean;
+  /** Whether `docker top` (the container's cgroup) lists the sleep. */
+  listedByDockerTop: boolean;
+  label: string | null;
+  /** The full `docker exec <c> ps aux` listing, and the line of it that is the sleep. */
+  psAux: string;
+  psLine: string | null;
+}
+
+export interface KillEvidence {
+  /** PID the kill was sent to, as the container sees it. */
+  targetPid: number;
+  command: string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Whether the process still existed on the host shortly after the kill. */
+  processGone: boolean;
+}
+
+export interface StopEvidence {
+  /** The sleep's host PID when `docker stop` was run. */
+  hostPid: number;
+  /** The same sleep's NSpid before the stop: was it inside the container's PID namespace? */
+  nspid: number[];
+  inContainerCgroup: boolean;
+  stopSeconds: number;
+  /** Whether the host PID still existed (and was still our sleep) after the stop. */
+  processSurvived: boolean;
+  /** How the container's init ended: `docker inspect` State after the stop. */
+  containerExitCode: number;
+}
+
+/** A variation that should flip one answer (nsenter -F; a container with apparmor=unconfined). */
+export interface ControlEvidence {
+  name: 'no-fork' | 'apparmor-unconfined';
+  description: string;
+  sleep: SleepEvidence;
+  kill?: KillEvidence;
+  stop?: StopEvidence;
+  container: ContainerEvidence;
+}
+
+export interface Evidence {
+  environment: EnvironmentEvidence;
+  container: ContainerEvidence;
+  sleep: SleepEvidence;
+  kill: KillEvidence;
+  /** Evidence for question 2 is taken from a fresh sleep when the kill removed the first one. */
+  stop: StopEvidence;
+  controls: ControlEvidence[];
+}

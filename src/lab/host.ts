@@ -1,0 +1,71 @@
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import { LabvmError } from '../core/errors.js';
+import { shellQuote, type RemoteHost } from '../remote/ssh.js';
+import { parseLabel } from './parse.js';
+
+/** What the exercise asks of the host, over the one SSH connection: /proc reads as root, and docker exec. */
+export class LabHost {
+  constructor(readonly remote: RemoteHost) {}
+
+  get docker(): Docker {
+    return this.remote.docker.api;
+  }
+
+  /** Runs as root (the VM's user has password-less sudo; -n makes a password prompt an error instead of a hang). */
+  async sudo(args: Array<string | number>, what: string): Promise<string> {
+    return this.remote.check(`sudo -n ${shellQuote(args)}`, what);
+  }
+
+  async sudoShell(script: string, what: string): Promise<string> {
+    return this.sudo(['sh', '-c', script], what);
+  }
+
+  /** A /proc file of a process, or undefined when the process (or the file) is gone. */
+  async readProc(pid: number, file: string): Promise<string | undefined> {
+    const result = await this.remote.run(`sudo -n cat /proc/${pid}/${file}`);
+    return result.exitCode === 0 ? result.stdout : undefined;
+  }
+
+  async label(pid: number): Promise<string | null> {
+    return parseLabel(await this.readProc(pid, 'attr/current'));
+  }
+
+  async pidNamespace(pid: number): Promise<string> {
+    return (await this.sudo(['readlink', `/proc/${pid}/ns/pid`], 'reading a PID namespace')).trim();
+  }
+
+  /** True while the PID exists and still runs the expected program (a PID can be reused by another process). */
+  async isRunning(pid: number, argv: string[]): Promise<boolean> {
+    const cmdline = await this.readProc(pid, 'cmdline');
+    if (cmdline === undefined) return false;
+    const stat = await this.readProc(pid, 'stat');
+    const zombie = stat !== undefined && / Z /.test(stat.slice(stat.lastIndexOf(')')));
+    return !zombie && cmdline.split('\0').filter(Boolean).join(' ') === argv.join(' ');
+  }
+
+  /** Children of a process (nsenter forks the process that runs the command). */
+  async childrenOf(pid: number): Promise<number[]> {
+    const result = await this.remote.run(`ps -o pid= --ppid ${pid}`);
+    return result.stdout.split(/\s+/).filter(Boolean).map(Number);
+  }
+
+  /** `docker exec` through the Docker API: exit code, stdout and stderr kept apart. */
+  async exec(containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const exec = await this.docker.getContainer(containerName).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
+    const stream = await exec.start({ Detach: false, Tty: false });
+    const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+    const chunks = { out: '', err: '' };
+    stdout.setEncoding('utf8').on('data', (chunk: string) => (chunks.out += chunk));
+    stderr.setEncoding('utf8').on('data', (chunk: string) => (chunks.err += chunk));
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    const { ExitCode } = await exec.inspect();
+    if (ExitCode === null || ExitCode === undefined) throw new LabvmError(`docker exec ${cmd.join(' ')} did not report an exit code.`, 'exercise');
+    return { exitCode: ExitCode, stdout: chunks.out, stderr: chunks.err };
+  }
+}

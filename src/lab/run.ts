@@ -1,0 +1,236 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { LabvmError, errorMessage } from '../core/errors.js';
+import type { Progress } from '../core/progress.js';
+import type { RemoteHost } from '../remote/ssh.js';
+import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
+import { buildExerciseImage } from './exercise-image.js';
+import { LabHost } from './host.js';
+import { inContainerCgroup, parseLsmList, parseNSpid, parsePsAux } from './parse.js';
+import { EXERCISE_LABEL, Sleepers, removeContainer, SLEEP_ARGV, type SleepRequest } from './sleepers.js';
+
+export const CONTAINER_NAME = 'my-nginx-cntr';
+const UNCONFINED_CONTAINER = 'labvm-control-unconfined';
+const HOST_PORT = 8080;
+
+export interface ExerciseOptions {
+  target: string;
+  method: Method;
+  baseImage: string;
+  controls: boolean;
+  keep: boolean;
+  signal: AbortSignal;
+}
+
+/** Runs the experiment step by step, gathering evidence; it interprets nothing (answers.ts does). */
+export async function gatherEvidence(remote: RemoteHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
+  const host = new LabHost(remote);
+  const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
+    if (options.signal.aborted) throw interrupted();
+    return progress.phase(name, work, describe);
+  };
+  const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
+  const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
+    (update) => buildExerciseImage(host, options.baseImage, update));
+  const sleepers = new Sleepers(host, image);
+  let finished = false;
+  try {
+    await step('removing leftovers of earlier runs', () => removeLeftovers(host));
+    const container = await step(`running ${CONTAINER_NAME} (port ${HOST_PORT} -> 80)`, () => runNginx(host, image, CONTAINER_NAME, []),
+      (c) => `PID ${c.hostPid} on the host, nginx answered HTTP ${c.http.status}`);
+    const request: SleepRequest = { targetPid: container.hostPid, method: options.method };
+    const sleep = await step(`starting sleep 600 in its namespaces (${options.method} nsenter)`,
+      () => startAndObserve(host, sleepers, request, container), (s) => `PID ${s.hostPid} on the host, ${s.containerPid ?? 'not visible'} in the container`);
+    const kill = await step('killing it from inside the container', () => killFromInside(host, CONTAINER_NAME, sleep),
+      (k) => `exit ${k.exitCode}, process ${k.processGone ? 'gone' : 'still running'}`);
+    const stopTarget = kill.processGone
+      ? await step('starting a new sleep for the stop test', () => startAndObserve(host, sleepers, request, container))
+      : sleep;
+    const stop = await step(`stopping ${CONTAINER_NAME}`, () => stopAndObserve(host, CONTAINER_NAME, stopTarget),
+      (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
+    const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
+    finished = true;
+    return { environment, container, sleep, kill, stop, controls };
+  } finally {
+    if (!options.keep || !finished) await cleanUp(host, sleepers, progress, options.keep && finished);
+  }
+}
+
+function interrupted(): LabvmError {
+  return new LabvmError('Interrupted: the exercise was stopped and everything it started has been removed.', 'interrupted');
+}
+
+async function checkHost(host: LabHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
+  const sudo = await host.remote.run('sudo -n true && command -v nsenter');
+  if (sudo.exitCode !== 0) {
+    throw new LabvmError(`${options.target} has no password-less sudo or no nsenter.`, 'exercise',
+      'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
+  }
+  const [kernel, lsm, apparmor, info] = await Promise.all([
+    host.remote.run('uname -r'),
+    host.remote.run('cat /sys/kernel/security/lsm 2>/dev/null || sudo -n cat /sys/kernel/security/lsm'),
+    host.remote.run('cat /sys/module/apparmor/parameters/enabled'),
+    host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[] }>,
+  ]);
+  return {
+    target: options.target,
+    kernel: kernel.stdout.trim(),
+    dockerVersion: info.ServerVersion,
+    lsms: parseLsmList(lsm.stdout),
+    apparmorEnabled: apparmor.stdout.trim() === 'Y',
+    dockerSecurityOptions: info.SecurityOptions ?? [],
+    method: options.method,
+  };
+}
+
+/** A container of a crashed earlier run is replaced, not an error. */
+async function removeLeftovers(host: LabHost): Promise<void> {
+  const leftovers = await host.docker.listContainers({ all: true, filters: { label: [EXERCISE_LABEL] } });
+  const names = new Set([CONTAINER_NAME, UNCONFINED_CONTAINER, ...leftovers.map((c) => c.Names[0]!.replace(/^\//, ''))]);
+  for (const name of names) await removeContainer(host, name);
+}
+
+async function runNginx(host: LabHost, image: string, name: string, securityOpt: string[]): Promise<ContainerEvidence> {
+  const publish = name === CONTAINER_NAME;
+  const container = await host.docker.createContainer({
+    name,
+    Image: image,
+    Labels: { [EXERCISE_LABEL]: 'nginx' },
+    ExposedPorts: { '80/tcp': {} },
+    HostConfig: { PortBindings: publish ? { '80/tcp': [{ HostPort: String(HOST_PORT) }] } : {}, SecurityOpt: securityOpt },
+  });
+  await container.start();
+  const http = publish ? await waitForHttp(host, HOST_PORT) : { port: 0, status: 0 };
+  return observeContainer(host, container, http);
+}
+
+async function observeContainer(host: LabHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
+  const inspect = await container.inspect();
+  const execLabel = await host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']);
+  return {
+    name: inspect.Name.replace(/^\//, ''),
+    id: inspect.Id,
+    image: inspect.Config.Image,
+    hostPid: inspect.State.Pid,
+    appArmorProfile: inspect.AppArmorProfile ?? '',
+    initLabel: await host.label(inspect.State.Pid),
+    execLabel: execLabel.exitCode === 0 ? execLabel.stdout.replace(/\0/g, '').trim() || null : null,
+    http,
+  };
+}
+
+async function waitForHttp(host: LabHost, port: number): Promise<ContainerEvidence['http']> {
+  let lastError = '';
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      const response = await host.remote.httpGet(port);
+      if (response.status > 0) return { port, status: response.status, server: response.headers.server };
+      lastError = 'no HTTP response';
+    } catch (error) {
+      lastError = errorMessage(error);
+    }
+    await delay(250);
+  }
+  throw new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${lastError}).`, 'exercise',
+    `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
+}
+
+async function startAndObserve(host: LabHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {
+  const started = await sleepers.start(request);
+  return observeSleep(host, started.hostPid, container);
+}
+
+async function observeSleep(host: LabHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
+  const [status, cgroup, label, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
+    host.readProc(hostPid, 'status'),
+    host.readProc(hostPid, 'cgroup'),
+    host.label(hostPid),
+    host.pidNamespace(hostPid),
+    host.pidNamespace(container.hostPid),
+    host.exec(container.name, ['ps', 'aux']),
+    host.docker.getContainer(container.name).top() as Promise<{ Titles: string[]; Processes: string[][] }>,
+  ]);
+  const sleepRows = parsePsAux(ps.stdout).filter((row) => row.command === SLEEP_ARGV.join(' '));
+  const pidColumn = top.Titles.indexOf('PID');
+  return {
+    hostPid,
+    containerPid: sleepRows[0]?.pid ?? null,
+    nspid: parseNSpid(status ?? ''),
+    pidNamespace,
+    containerPidNamespace,
+    cgroup: (cgroup ?? '').trim(),
+    inContainerCgroup: inContainerCgroup(cgroup ?? '', container.id),
+    listedByDockerTop: top.Processes.some((row) => Number(row[pidColumn]) === hostPid),
+    label,
+    psAux: ps.stdout.trimEnd(),
+    psLine: sleepRows[0]?.line ?? null,
+  };
+}
+
+async function killFromInside(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<KillEvidence> {
+  if (sleep.containerPid === null) {
+    throw new LabvmError('The sleep is not visible inside the container, so it cannot be killed from there.', 'exercise');
+  }
+  const command = ['kill', String(sleep.containerPid)];
+  const result = await host.exec(containerName, command);
+  const processGone = await waitUntilGone(host, sleep.hostPid, 2_000);
+  return { targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone };
+}
+
+async function waitUntilGone(host: LabHost, pid: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  do {
+    if (!(await host.isRunning(pid, SLEEP_ARGV))) return true;
+    await delay(100);
+  } while (Date.now() < until);
+  return false;
+}
+
+async function stopAndObserve(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
+  const container = host.docker.getContainer(containerName);
+  const started = Date.now();
+  await container.stop({ t: 10 });
+  const stopSeconds = (Date.now() - started) / 1000;
+  const processSurvived = !(await waitUntilGone(host, sleep.hostPid, 1_000));
+  const state = (await container.inspect()).State;
+  return {
+    hostPid: sleep.hostPid, nspid: sleep.nspid, inContainerCgroup: sleep.inContainerCgroup,
+    stopSeconds, processSurvived, containerExitCode: state.ExitCode,
+  };
+}
+
+type Step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => Promise<T>;
+
+/** Controls: the same experiment with one thing changed, each expected to flip one answer. */
+async function runControls(host: LabHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {
+  const noFork = await step('control: nsenter -F (no fork)', async () => {
+    const main = host.docker.getContainer(CONTAINER_NAME);
+    await main.start();
+    const container = await observeContainer(host, main, { port: 0, status: 0 });
+    const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method, noFork: true }, container);
+    const stop = await stopAndObserve(host, CONTAINER_NAME, sleep);
+    return { name: 'no-fork', description: 'nsenter -F: the sleep joins every namespace but is not forked into the PID namespace', container, sleep, stop } satisfies ControlEvidence;
+  });
+  const unconfined = await step('control: a container with apparmor=unconfined', async () => {
+    const container = await runNginx(host, image, UNCONFINED_CONTAINER, ['apparmor=unconfined']);
+    const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method }, container);
+    const kill = await killFromInside(host, UNCONFINED_CONTAINER, sleep);
+    return { name: 'apparmor-unconfined', description: 'the container runs without an AppArmor profile', container, sleep, kill } satisfies ControlEvidence;
+  });
+  return [noFork, unconfined];
+}
+
+async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, keepContainers: boolean): Promise<void> {
+  await progress.phase('cleaning up', async () => {
+    const problems = keepContainers ? [] : await sleepers.cleanup();
+    if (!keepContainers) {
+      for (const name of [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
+        await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
+      }
+    }
+    if (problems.length) {
+      throw new LabvmError('Some of what the exercise started could not be removed.', 'exercise',
+        'Remove it by hand on the host (docker rm -f, sudo kill), then run the exercise again.', problems.join('\n'));
+    }
+  });
+}

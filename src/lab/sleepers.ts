@@ -1,0 +1,120 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { LabvmError, errorMessage } from '../core/errors.js';
+import type { Method } from './evidence.js';
+import type { LabHost } from './host.js';
+
+export const SLEEP_ARGV = ['sleep', '600'];
+/** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
+export const EXERCISE_LABEL = 'org.labvm.exercise';
+const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+
+export interface StartedSleep {
+  hostPid: number;
+  /** The nsenter process that waits for the sleep (the same as hostPid with --no-fork). */
+  launcherPid: number;
+  helperContainer?: string;
+}
+
+export interface SleepRequest {
+  targetPid: number;
+  method: Method;
+  /** nsenter -F: exec without forking, so the sleep stays in the host's PID namespace (a control). */
+  noFork?: boolean;
+}
+
+/**
+ * Starts `sleep 600` in a container's namespaces, and remembers everything it started so that cleanup can
+ * end it on success, failure and Ctrl-C alike.
+ */
+export class Sleepers {
+  private readonly started: StartedSleep[] = [];
+  private helperCount = 0;
+
+  constructor(private readonly host: LabHost, private readonly image: string) {}
+
+  async start(request: SleepRequest): Promise<StartedSleep> {
+    const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
+    const started = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter);
+    this.started.push(started);
+    started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
+    return started;
+  }
+
+  /** The VM's own nsenter, detached (setsid, no stdio) so it outlives the SSH channel that started it. */
+  private async startNative(nsenter: string[]): Promise<StartedSleep> {
+    const script = `setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>&1 & echo $!`;
+    const launcherPid = Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
+    return { hostPid: 0, launcherPid };
+  }
+
+  /**
+   * A helper container sharing the host's PID namespace (--pid=host, to see the target PID) runs nsenter.
+   * It needs CAP_SYS_ADMIN, which setns(2) requires for these namespaces (and which Docker's seccomp profile
+   * ties setns to); CAP_SYS_CHROOT, needed to join a mount namespace, is a Docker default. Nothing else.
+   */
+  private async startInHelper(nsenter: string[]): Promise<StartedSleep> {
+    const name = `labvm-nsenter-helper-${++this.helperCount}`;
+    await removeContainer(this.host, name);
+    const container = await this.host.docker.createContainer({
+      name,
+      Image: this.image,
+      Cmd: nsenter,
+      Labels: { [EXERCISE_LABEL]: 'nsenter-helper' },
+      HostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'] },
+    });
+    const started: StartedSleep = { hostPid: 0, launcherPid: 0, helperContainer: name };
+    this.started.push(started); // tracked before start, so a failure below still removes it
+    await container.start();
+    const state = (await container.inspect()).State;
+    if (!state.Running) {
+      const logs = await container.logs({ stdout: true, stderr: true });
+      throw new LabvmError('The nsenter helper container exited at once.', 'exercise', undefined, logs.toString('utf8').trim());
+    }
+    started.launcherPid = state.Pid;
+    this.started.pop();
+    return started;
+  }
+
+  private async waitForChild(launcherPid: number): Promise<number> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      for (const child of await this.host.childrenOf(launcherPid)) {
+        if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
+      }
+      await delay(100);
+    }
+    throw new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
+      'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+  }
+
+  /** Ends every process and helper container this run started. Returns what could not be cleaned. */
+  async cleanup(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const sleep of this.started.splice(0).reverse()) {
+      try {
+        await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
+        await this.killIfOurs(sleep.launcherPid, ['nsenter']);
+        if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
+      } catch (error) {
+        problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
+      }
+    }
+    return problems;
+  }
+
+  private async killIfOurs(pid: number, argv: string[]): Promise<void> {
+    if (!pid) return;
+    const cmdline = (await this.host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
+    if (cmdline.length && argv.every((word, index) => cmdline[index] === word)) {
+      await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
+    }
+  }
+}
+
+/** Force-removes a container; one that does not exist is fine. */
+export async function removeContainer(host: LabHost, name: string): Promise<void> {
+  try {
+    await host.docker.getContainer(name).remove({ force: true, v: true });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+}

@@ -1,0 +1,65 @@
+import { Agent } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import type { Client, ClientChannel } from 'ssh2';
+
+export const DOCKER_SOCKET = '/var/run/docker.sock';
+
+/**
+ * An http.Agent whose sockets are SSH channels to the VM's Docker socket (OpenSSH direct-streamlocal).
+ * docker-modem's own `ssh` protocol would open a new SSH connection for every request instead.
+ */
+class DockerSocketAgent extends Agent {
+  constructor(private readonly client: Client, keepAlive: boolean) {
+    super({ keepAlive, maxSockets: 8 });
+  }
+
+  override createConnection(_options: unknown, callback: (error: Error | null, socket?: Duplex) => void): undefined {
+    try {
+      this.client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (error, channel) =>
+        error ? callback(dockerSocketError(error)) : callback(null, asSocket(channel)));
+    } catch (error) {
+      callback(error as Error); // "Not connected" is thrown synchronously once the connection is gone
+    }
+    return undefined;
+  }
+}
+
+/** Node's http client calls these socket methods; an SSH channel has none of them. */
+function asSocket(channel: ClientChannel): Duplex {
+  const socket = channel as unknown as Record<string, unknown>;
+  for (const method of ['setTimeout', 'setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
+    socket[method] ??= () => channel;
+  }
+  return channel;
+}
+
+function dockerSocketError(error: Error): Error {
+  return new Error(`the VM refused a connection to ${DOCKER_SOCKET} (${error.message}); is Docker running there and is the user in the docker group?`);
+}
+
+/** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
+function dockerThrough(agent: Agent): Docker {
+  return new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
+}
+
+export class DockerOverSsh {
+  private readonly agent: DockerSocketAgent;
+  private readonly buildAgent: DockerSocketAgent;
+  /** For ordinary API calls: one keep-alive channel serves sequential requests. */
+  readonly api: Docker;
+  /** Image builds stream for long and misbehave on reused connections, so they get fresh channels. */
+  readonly builder: Docker;
+
+  constructor(client: Client) {
+    this.agent = new DockerSocketAgent(client, true);
+    this.buildAgent = new DockerSocketAgent(client, false);
+    this.api = dockerThrough(this.agent);
+    this.builder = dockerThrough(this.buildAgent);
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+    this.buildAgent.destroy();
+  }
+}

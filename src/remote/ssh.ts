@@ -1,0 +1,175 @@
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { LabvmError, errorMessage } from '../core/errors.js';
+import { fingerprint } from './host-keys.js';
+import { DockerOverSsh } from './docker.js';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  /** Raw public keys the host may present; anything else is refused before authentication. */
+  trustedHostKeys: Buffer[];
+  /** Where the trusted keys came from, for messages ("the key pinned at launch", "~/.ssh/known_hosts"). */
+  trustSource: string;
+  /** How to name the target in messages and what to run to repair trust. */
+  label: string;
+  trustHint: string;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * One SSH connection to the VM for a whole command run: shell commands are exec channels on it, and the
+ * Docker API goes through it too (see docker.ts), so a run costs one TCP connection, handshake and login.
+ */
+export class RemoteHost {
+  private dockerOverSsh?: DockerOverSsh;
+  private closed = false;
+
+  private constructor(readonly client: Client, readonly target: SshTarget) {
+    client.on('close', () => (this.closed = true));
+  }
+
+  static connect(target: SshTarget, readyTimeoutMs = 20_000): Promise<RemoteHost> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let presentedKey: Buffer | undefined;
+      const config: ConnectConfig = {
+        host: target.host,
+        port: target.port,
+        username: target.username,
+        privateKey: target.privateKey,
+        readyTimeout: readyTimeoutMs,
+        keepaliveInterval: 10_000,
+        hostVerifier: (key: Buffer) => {
+          presentedKey = key;
+          return target.trustedHostKeys.some((trusted) => trusted.equals(key));
+        },
+      };
+      client.once('ready', () => resolve(new RemoteHost(client, target)));
+      client.once('error', (error) => {
+        client.end();
+        reject(connectError(error, target, presentedKey));
+      });
+      client.connect(config);
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
+  run(command: string, options: RunOptions = {}): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, channel) => {
+        if (error) return reject(remoteError(`could not start \`${command}\``, error, this.target));
+        collect(channel, options, resolve);
+      });
+    });
+  }
+
+  /** Like run(), but a non-zero exit becomes an error that quotes the command's stderr. */
+  async check(command: string, what: string, options: RunOptions = {}): Promise<string> {
+    const result = await this.run(command, options);
+    if (result.exitCode !== 0) {
+      throw new LabvmError(`${what} failed on ${this.target.label} (exit ${result.exitCode ?? result.signal}).`, 'exercise',
+        undefined, (result.stderr || result.stdout).trim().slice(-2000));
+    }
+    return result.stdout;
+  }
+
+  /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
+  get docker(): DockerOverSsh {
+    this.dockerOverSsh ??= new DockerOverSsh(this.client);
+    return this.dockerOverSsh;
+  }
+
+  /** A plain HTTP GET to a port on the host, tunnelled through the connection (no curl needed there). */
+  httpGet(port: number, path = '/'): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (error, channel) => {
+        if (error) return reject(error);
+        let response = '';
+        channel.setEncoding('utf8');
+        channel.on('data', (chunk: string) => (response += chunk));
+        channel.on('close', () => {
+          const [head = '', ...rest] = response.split('\r\n\r\n');
+          const [statusLine = '', ...headerLines] = head.split('\r\n');
+          const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0);
+          const headers = Object.fromEntries(headerLines.map((line) => {
+            const at = line.indexOf(':');
+            return [line.slice(0, at).trim().toLowerCase(), line.slice(at + 1).trim()];
+          }));
+          resolve({ status, headers, body: rest.join('\r\n\r\n') });
+        });
+        channel.end(`GET ${path} HTTP/1.0\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`);
+      });
+    });
+  }
+
+  close(): void {
+    this.dockerOverSsh?.destroy();
+    this.client.end();
+  }
+}
+
+function collect(channel: ClientChannel, options: RunOptions, resolve: (result: CommandResult) => void): void {
+  let stdout = '';
+  let stderr = '';
+  let exitCode: number | null = null;
+  let signal: string | undefined;
+  const timer = options.timeoutMs ? setTimeout(() => channel.close(), options.timeoutMs) : undefined;
+  channel.setEncoding('utf8');
+  channel.stderr.setEncoding('utf8');
+  channel.on('data', (chunk: string) => (stdout += chunk));
+  channel.stderr.on('data', (chunk: string) => (stderr += chunk));
+  channel.on('exit', (code: number | null, exitSignal?: string) => {
+    exitCode = code;
+    signal = exitSignal ?? undefined;
+  });
+  channel.on('close', () => {
+    clearTimeout(timer);
+    resolve({ exitCode, signal, stdout, stderr });
+  });
+  channel.end(options.stdin ?? '');
+}
+
+function connectError(error: Error & { level?: string }, target: SshTarget, presentedKey?: Buffer): LabvmError {
+  if (presentedKey && !target.trustedHostKeys.some((trusted) => trusted.equals(presentedKey))) {
+    return new LabvmError(
+      `${target.label} presented SSH host key ${fingerprint(presentedKey)}, which does not match ${target.trustSource}. ` +
+        'labvm refused to connect: this can be a different machine at that address, or a man-in-the-middle.',
+      'trust',
+      target.trustHint,
+    );
+  }
+  if (error.level === 'client-authentication') {
+    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint);
+  }
+  return remoteError(`could not connect over SSH to ${target.host}:${target.port}`, error, target);
+}
+
+function remoteError(what: string, error: unknown, target: SshTarget): LabvmError {
+  return new LabvmError(`${target.label}: ${what}: ${errorMessage(error)}.`, 'vm',
+    'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).');
+}
+
+/** Quotes arguments for the remote POSIX shell. */
+export function shellQuote(args: Array<string | number>): string {
+  return args.map((arg) => {
+    const text = String(arg);
+    return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+  }).join(' ');
+}

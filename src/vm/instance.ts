@@ -1,0 +1,69 @@
+import { LabvmError } from '../core/errors.js';
+import { InstanceState, type InstanceRecord } from '../core/state.js';
+import { knownHostsLine, publicKeyBlob } from '../remote/host-keys.js';
+import { RemoteHost, type SshTarget } from '../remote/ssh.js';
+import { generateEd25519, type KeyPair } from './keys.js';
+
+/** The user inside the VM: Multipass's default user, which cloud-init gives labvm's key. */
+export const VM_USER = 'ubuntu';
+
+export function hostAlias(name: string): string {
+  return `labvm-${name}`;
+}
+
+/** The client key for this instance: reused when present, so a resumed `up` keeps working. */
+export async function ensureClientKey(state: InstanceState): Promise<KeyPair> {
+  const [privateKey, publicKey] = await Promise.all([state.read('clientKey'), state.read('clientPublicKey')]);
+  if (privateKey && publicKey) return { privateKey, publicKey: publicKey.trim() };
+  const pair = generateEd25519(`labvm@${state.name}`);
+  await state.write('clientKey', pair.privateKey);
+  await state.write('clientPublicKey', `${pair.publicKey}\n`);
+  return pair;
+}
+
+/** Pins the VM's host key (under an alias, not the IP, which can change) and records the instance. */
+export async function pinAndRecord(state: InstanceState, record: InstanceRecord): Promise<void> {
+  await state.write('knownHosts', `${knownHostsLine(hostAlias(state.name), record.hostPublicKey)}\n`);
+  await state.writeRecord(record);
+}
+
+/** An ssh_config so `ssh -F <file> labvm-<name>` reaches the VM with the same pinned trust as labvm. */
+export async function writeSshConfig(state: InstanceState, address: string): Promise<void> {
+  const quote = (path: string) => `"${path}"`;
+  await state.write('sshConfig', [
+    `Host ${hostAlias(state.name)}`,
+    `  HostName ${address}`,
+    `  User ${VM_USER}`,
+    `  IdentityFile ${quote(state.path('clientKey'))}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${quote(state.path('knownHosts'))}`,
+    `  HostKeyAlias ${hostAlias(state.name)}`,
+    '  StrictHostKeyChecking yes',
+    // Win32-OpenSSH has no ControlMaster, and an inherited ControlPath breaks connections there.
+    '  ControlMaster no',
+    '  ControlPath none',
+    '',
+  ].join('\n'));
+}
+
+export async function instanceTarget(state: InstanceState, record: InstanceRecord, address: string): Promise<SshTarget> {
+  const privateKey = await state.read('clientKey');
+  if (!privateKey) {
+    throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust',
+      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+  }
+  return {
+    host: address,
+    port: 22,
+    username: VM_USER,
+    privateKey,
+    trustedHostKeys: [publicKeyBlob(record.hostPublicKey)],
+    trustSource: 'the host key labvm pinned when it created this VM',
+    label: `VM "${state.name}"`,
+    trustHint: `If this VM was recreated outside labvm, run \`labvm down --name ${state.name}\` then \`labvm up --name ${state.name}\`.`,
+  };
+}
+
+export function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number): Promise<RemoteHost> {
+  return instanceTarget(state, record, address).then((target) => RemoteHost.connect(target, readyTimeoutMs));
+}

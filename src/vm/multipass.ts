@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { LabvmError } from '../core/errors.js';
+import { multipassDaemonHint, multipassExecutable, multipassInstallHint } from '../core/platform.js';
+
+/** The one place that runs `multipass` and understands its output (contract: Multipass 1.16). */
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type Runner = (executable: string, args: string[], stdin?: string, onStdout?: (chunk: string) => void) => Promise<RunResult>;
+
+/** Runs without a shell, so it works the same where no bash exists (multipass.exe on Windows). */
+export const spawnRunner: Runner = (executable, args, stdin, onStdout) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(executable, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      onStdout?.(chunk);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.stdin.on('error', () => undefined); // the child may exit before reading stdin; its exit code tells why
+    child.stdin.end(stdin ?? '');
+  });
+
+export type InstanceStateName =
+  | 'Running' | 'Stopped' | 'Deleted' | 'Starting' | 'Restarting' | 'Delayed Shutdown'
+  | 'Suspending' | 'Suspended' | 'Unknown' | 'Unavailable';
+
+export interface InstanceInfo {
+  name: string;
+  state: InstanceStateName;
+  /** The first valid IPv4 address; undefined while booting ([] or ["N/A"]). */
+  ipv4?: string;
+  release: string;
+  imageRelease: string;
+}
+
+export interface LaunchOptions {
+  name: string;
+  image: string;
+  cpus: number;
+  memory: string;
+  disk: string;
+  timeoutSeconds: number;
+  userData: string;
+  onProgress?: (line: string) => void;
+}
+
+/** Multipass gave up waiting, but the VM it created keeps booting and provisioning. */
+export type LaunchOutcome = 'launched' | 'still-provisioning';
+
+export class MultipassError extends Error {
+  constructor(readonly command: string, readonly result: RunResult) {
+    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`);
+    this.name = 'MultipassError';
+  }
+}
+
+interface RawInfo {
+  ipv4?: string[];
+  release?: string;
+  image_release?: string;
+  state?: string;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+export class Multipass {
+  constructor(
+    private readonly executable: string = multipassExecutable(),
+    private readonly runner: Runner = spawnRunner,
+  ) {}
+
+  /** Fails with an install or start hint unless the client runs and its daemon answers. */
+  async preflight(): Promise<{ client: string; daemon: string }> {
+    const result = await this.run(['version', '--format', 'json']);
+    const versions = parseJson<{ multipass?: string; multipassd?: string }>(result.stdout, 'version');
+    if (!versions.multipassd) {
+      throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
+    }
+    return { client: versions.multipass ?? 'unknown', daemon: versions.multipassd };
+  }
+
+  /** undefined when no instance has that name (a Deleted one is returned with state Deleted). */
+  async info(name: string): Promise<InstanceInfo | undefined> {
+    const result = await this.run(['info', name, '--format', 'json'], { allowFailure: true });
+    if (result.exitCode !== 0) {
+      if (/does not exist/.test(result.stderr)) return undefined;
+      throw new MultipassError('info', result);
+    }
+    const parsed = parseJson<{ info?: Record<string, RawInfo> }>(result.stdout, 'info');
+    const raw = parsed.info?.[name];
+    if (!raw) return undefined;
+    return toInstanceInfo(name, raw);
+  }
+
+  async launch(options: LaunchOptions): Promise<LaunchOutcome> {
+    const args = [
+      'launch', options.image,
+      '--name', options.name,
+      '--cpus', String(options.cpus),
+      '--memory', options.memory,
+      '--disk', options.disk,
+      '--timeout', String(options.timeoutSeconds),
+      '--cloud-init', '-', // stdin: the snap-confined client cannot read /tmp or hidden folders
+    ];
+    const onStdout = options.onProgress && progressLines(options.onProgress);
+    const result = await this.run(args, { stdin: options.userData, allowFailure: true, onStdout });
+    if (result.exitCode === 0) return 'launched';
+    if (isLaunchTimeout(result)) return 'still-provisioning';
+    throw new MultipassError('launch', result);
+  }
+
+  async start(name: string): Promise<void> {
+    await this.run(['start', name]);
+  }
+
+  /** Deletes and purges; a missing instance is not an error. */
+  async deletePurge(name: string): Promise<'deleted' | 'absent'> {
+    const result = await this.run(['delete', '--purge', name], { allowFailure: true });
+    if (result.exitCode === 0) return 'deleted';
+    if (/does not exist/.test(result.stderr)) return 'absent';
+    throw new MultipassError('delete', result);
+  }
+
+  async exec(name: string, command: string[]): Promise<RunResult> {
+    return this.run(['exec', name, '--', ...command], { allowFailure: true });
+  }
+
+  private async run(
+    args: string[],
+    options: { stdin?: string; allowFailure?: boolean; onStdout?: (chunk: string) => void } = {},
+  ): Promise<RunResult> {
+    let result: RunResult;
+    try {
+      result = await this.runner(this.executable, args, options.stdin, options.onStdout);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint());
+      }
+      throw error;
+    }
+    if (/cannot connect to the multipass socket/.test(result.stderr)) {
+      throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
+    }
+    if (result.exitCode !== 0 && !options.allowFailure) throw new MultipassError(args[0]!, result);
+    return result;
+  }
+}
+
+export function toInstanceInfo(name: string, raw: RawInfo): InstanceInfo {
+  return {
+    name,
+    state: (raw.state ?? 'Unknown') as InstanceStateName,
+    ipv4: (raw.ipv4 ?? []).find(isValidIpv4),
+    release: raw.release ?? '',
+    imageRelease: raw.image_release ?? '',
+  };
+}
+
+/** Skips Multipass's placeholders ("N/A", "UNKNOWN") and anything else that is not a dotted quad. */
+export function isValidIpv4(value: string): boolean {
+  const match = IPV4.exec(value);
+  return !!match && match.slice(1).every((part) => Number(part) <= 255);
+}
+
+/** Exit 5 is the client timer; "timed out waiting" is a daemon phase timeout. Either way the VM lives on. */
+export function isLaunchTimeout(result: RunResult): boolean {
+  return result.exitCode === 5 || /timed out waiting for/i.test(result.stderr);
+}
+
+/** Turns the spinner's ANSI noise into plain progress lines ("Retrieving image: 42%"). */
+export function progressLines(onLine: (line: string) => void): (chunk: string) => void {
+  let last = '';
+  return (chunk) => {
+    for (const piece of chunk.replace(ANSI, '\n').split(/[\r\n]+/)) {
+      const line = piece.replace(/^[\s|/\\-]+/, '').trim();
+      if (line && line !== last) onLine((last = line));
+    }
+  };
+}
+
+function parseJson<T>(text: string, command: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new LabvmError(`multipass ${command} printed output labvm could not read as JSON.`, 'prerequisite',
+      'Check that `multipass version` works and that Multipass is 1.16 or newer.', text.slice(0, 500));
+  }
+}
+
+function firstLine(text: string): string {
+  return text.trim().split(/\r?\n/).join(' ').slice(0, 400);
+}
