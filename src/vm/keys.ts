@@ -1,4 +1,4 @@
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2'; // CommonJS: `utils` is not a named export under ESM
 
 export interface KeyPair {
   privateKey: string;
@@ -7,6 +7,6 @@ export interface KeyPair {
 
 /** An OpenSSH ed25519 key pair, generated in-process (no ssh-keygen on the user's machine needed). */
 export function generateEd25519(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
   return { privateKey: pair.private, publicKey: pair.public };
 }
