@@ -66,7 +66,7 @@ export function environmentRows(report: ExerciseReport): Array<[string, string]>
   ];
 }
 
-export const PROCESS_HEADERS = ['PROCESS', 'PID ON HOST', 'PID IN CONTAINER', 'NSpid', 'CONTAINER CGROUP?', 'APPARMOR LABEL'];
+export const PROCESS_HEADERS = ['PROCESS', 'HOST PID', 'CONTAINER PID', 'NSpid', 'CONTAINER CGROUP?', 'APPARMOR LABEL'];
 
 const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 

@@ -30,7 +30,7 @@ export function wrap(text: string, first = '', rest = first, width = WIDTH): str
 
 function table(headers: string[], rows: string[][], s: Styler): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const format = (cells: string[]) => `  ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')}`.trimEnd();
+  const format = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   return [s.bold(format(headers)), format(widths.map((w) => '-'.repeat(w))), ...rows.map(format)];
 }
 
@@ -42,14 +42,14 @@ function header(report: ExerciseReport, s: Styler): string[] {
 }
 
 function processes(report: ExerciseReport, s: Styler): string[] {
-  const notes = processTableNotes(report.evidence).flatMap((note) => wrap(note, '  ').map(s.dim));
+  const notes = processTableNotes(report.evidence).flatMap((note) => wrap(note).map(s.dim));
   return [s.bold('Processes'), ...table(PROCESS_HEADERS, processRows(report.evidence), s), ...notes];
 }
 
 function listing(report: ExerciseReport, s: Styler): string[] {
   const { container, sleep } = report.evidence;
   const lines = psListing(sleep).map(({ text, isSleep }) => (isSleep ? s.yellow(`> ${text}`) : `  ${text}`));
-  const note = sleep.psLine ? '> marks the sleep.' : 'The sleep is not in this listing.';
+  const note = sleep.psLine ? 'The line marked > is the sleep.' : 'The sleep is not in this listing.';
   return [s.bold(`docker exec ${container.name} ps aux`), ...lines, s.dim(note)];
 }
 

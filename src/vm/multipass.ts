@@ -72,6 +72,7 @@ interface RawInfo {
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const SPINNER_TICK = /\x08[|/\\-]?/g; // the spinner redraws its frame with a backspace
 
 export class Multipass {
   constructor(
@@ -181,8 +182,8 @@ export function isLaunchTimeout(result: RunResult): boolean {
 export function progressLines(onLine: (line: string) => void): (chunk: string) => void {
   let last = '';
   return (chunk) => {
-    for (const piece of chunk.replace(ANSI, '\n').split(/[\r\n]+/)) {
-      const line = piece.replace(/^[\s|/\\-]+/, '').trim();
+    for (const piece of chunk.replace(SPINNER_TICK, '').replace(ANSI, '\n').split(/[\r\n]+/)) {
+      const line = piece.replace(/^[\s|/\\-]+$/, '').trim();
       if (line && line !== last) onLine((last = line));
     }
   };
