@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { answerAll } from '../../src/lab/answers.js';
+import type { Evidence } from '../../src/lab/evidence.js';
+import { toJson } from '../../src/report/json.js';
+import { escapeCell, renderMarkdown } from '../../src/report/markdown.js';
+import { buildReport, type ExerciseReport } from '../../src/report/model.js';
+import { renderTerminal, wrap } from '../../src/report/terminal.js';
+import { noLsm, ubuntuAppArmor, variant } from '../fixtures/evidence.js';
+
+const META = { startedAt: '2025-02-14T10:02:11.000Z', durationSeconds: 41.3, labvmVersion: '0.1.0' };
+const ANSI = /\u001b\[/;
+const stripAnsi = (text: string) => text.replace(/\u001b\[\d+m/g, '');
+const flat = (text: string) => text.replace(/\s+/g, ' ');
+
+const FIXTURES: Array<[string, () => Evidence]> = [['ubuntu-apparmor', ubuntuAppArmor], ['no-lsm', noLsm]];
+
+/** The kill is refused with EPERM: an observation answers.ts cannot explain. */
+const unexplainedReport = () =>
+  buildReport(variant(ubuntuAppArmor(), (x) => { x.kill.stderr = 'kill: (64): Operation not permitted'; }), META);
+
+const QUESTION_ORDER = [
+  '1. Is the PID the same inside and outside the container?',
+  '2. What happens to the process when the container is stopped?',
+  '3. Can the process be killed from inside the container?',
+];
+
+function assertInOrder(text: string, parts: string[]): void {
+  let from = 0;
+  for (const part of parts) {
+    const at = text.indexOf(part, from);
+    assert.ok(at >= 0, `missing or out of order: ${part}`);
+    from = at + part.length;
+  }
+}
+
+describe('buildReport', () => {
+  it('answers the evidence and keeps the metadata', () => {
+    const evidence = ubuntuAppArmor();
+    const report = buildReport(evidence, META);
+    assert.equal(report.evidence, evidence);
+    assert.deepEqual(report.answers, answerAll(evidence));
+    assert.deepEqual([report.startedAt, report.durationSeconds, report.labvmVersion], [META.startedAt, 41.3, '0.1.0']);
+  });
+});
+
+for (const [name, load] of FIXTURES) {
+  describe(`renderTerminal (${name})`, () => {
+    const report = buildReport(load(), META);
+    const plain = renderTerminal(report, { color: false });
+    const lines = plain.split('\n');
+    const { container, sleep } = report.evidence;
+
+    it('shows both PIDs of the sleep and the init in the process table', () => {
+      assert.match(plain, /PROCESS\s+HOST PID\s+CONTAINER PID\s+NSpid\s+CONTAINER CGROUP\?\s+APPARMOR LABEL/);
+      const sleepRow = lines.find((l) => l.trimStart().startsWith('sleep 600 (nsenter)'));
+      assert.ok(sleepRow);
+      assert.deepEqual(sleepRow.trim().split(/\s{2,}/).slice(1, 4), [String(sleep.hostPid), String(sleep.containerPid), sleep.nspid.join(' ')]);
+      const initRow = lines.find((l) => l.trimStart().startsWith('nginx master (init)'));
+      assert.deepEqual(initRow?.trim().split(/\s{2,}/).slice(1, 3), [String(container.hostPid), '1']);
+    });
+
+    it('asks the questions in the exercise order, each with its answer and cause', () => {
+      assertInOrder(plain, QUESTION_ORDER);
+      const { pid, stopContainer, killFromInside } = report.answers;
+      for (const answer of [pid, stopContainer, killFromInside]) {
+        assert.ok(flat(plain).includes(flat(answer.answer)), answer.answer);
+        assert.ok(flat(plain).includes(flat(answer.explanation)));
+        assert.ok(plain.includes(`Cause: ${answer.cause}`));
+        for (const item of answer.evidence) assert.ok(flat(plain).includes(flat(item)), item);
+      }
+      assert.ok(!plain.includes('UNEXPLAINED'));
+    });
+
+    it('has the header facts', () => {
+      const env = report.evidence.environment;
+      for (const fact of [env.target, env.kernel, env.dockerVersion, 'native (nsenter run on the host)']) assert.ok(plain.includes(fact), fact);
+    });
+
+    it('marks exactly the sleep in the ps listing', () => {
+      const marked = lines.filter((l) => l.startsWith('> '));
+      assert.deepEqual(marked, [`> ${sleep.psLine}`]);
+      assert.ok(plain.includes(`docker exec ${container.name} ps aux`));
+    });
+
+    it('without colour has no ANSI escapes; with colour only adds them', () => {
+      assert.doesNotMatch(plain, ANSI);
+      const colored = renderTerminal(report, { color: true });
+      assert.match(colored, ANSI);
+      assert.equal(stripAnsi(colored), plain);
+    });
+
+    it('wraps prose to 100 columns (the ps listing is quoted as is)', () => {
+      const listing = new Set(sleep.psAux.split('\n').flatMap((l) => [`  ${l}`, `> ${l}`]));
+      const long = lines.filter((l) => l.length > 100 && !listing.has(l));
+      assert.deepEqual(long, []);
+    });
+  });
+
+  describe(`renderMarkdown (${name})`, () => {
+    const report = buildReport(load(), META);
+    const md = renderMarkdown(report);
+
+    it('has a title, the three question headings in order and a footer', () => {
+      assert.match(md, /^# Container namespaces exercise: `my-nginx-cntr`\n/);
+      assertInOrder(md, QUESTION_ORDER.map((q) => `\n## ${q}\n`));
+      assert.match(md, /Generated by labvm 0\.1\.0 on 2025-02-14T10:02:11\.000Z/);
+      for (const a of [report.answers.pid, report.answers.stopContainer, report.answers.killFromInside]) {
+        assert.ok(md.includes(`**Answer:** ${a.answer}`));
+        assert.ok(md.includes(`**Cause:** \`${a.cause}\`: ${a.explanation}`));
+      }
+    });
+
+    it('has valid tables: header, separator, same cell count in every row', () => {
+      const tables = markdownTables(md);
+      assert.equal(tables.length, 2);
+      for (const table of tables) {
+        const counts = table.map(cellCount);
+        assert.ok(counts.every((c) => c === counts[0]), `cell counts ${counts.join(',')}`);
+        assert.match(table[1] ?? '', /^\|(---\|)+$/);
+      }
+      const processTable = tables[1] ?? [];
+      assert.ok(processTable.some((row) => row.includes(`| ${report.evidence.sleep.hostPid} | ${report.evidence.sleep.containerPid} |`)));
+    });
+
+    it('quotes the ps listing in a fenced block with the sleep marked', () => {
+      const block = /```\n([\s\S]*?)\n```/.exec(md)?.[1] ?? '';
+      assert.ok(block.split('\n').includes(`> ${report.evidence.sleep.psLine}`));
+      assert.equal(block.split('\n').filter((l) => l.startsWith('>')).length, 1);
+    });
+  });
+
+  describe(`toJson (${name})`, () => {
+    const report = buildReport(load(), META);
+    const json = JSON.parse(JSON.stringify(toJson(report))) as unknown;
+
+    it('has every public field with the right type', () => {
+      assert.deepEqual(schemaErrors(json), []);
+    });
+
+    it('carries the answers and the raw evidence', () => {
+      const j = json as ReturnType<typeof toJson>;
+      const { pid, killFromInside, stopContainer } = report.answers;
+      assert.deepEqual([j.pid.host, j.pid.container, j.pid.nspid, j.pid.same, j.pid.cause], [pid.host, pid.container, pid.nspid, pid.same, pid.cause]);
+      assert.deepEqual([j.killFromInside.killed, j.killFromInside.exitCode, j.killFromInside.stderr], [killFromInside.killed, killFromInside.exitCode, killFromInside.stderr]);
+      assert.equal(j.stopContainer.processSurvived, stopContainer.processSurvived);
+      assert.deepEqual(j.evidence, report.evidence);
+      assert.equal(j.controls.length, report.answers.controls.length);
+    });
+
+    it('contains nothing secret-looking', () => {
+      for (const text of [JSON.stringify(json), renderMarkdown(report), renderTerminal(report, { color: false })]) {
+        assert.doesNotMatch(text, /PRIVATE KEY|BEGIN OPENSSH|ssh-(rsa|ed25519) AAAA|password|passphrase/i);
+      }
+    });
+  });
+}
+
+describe('the Ubuntu report specifically', () => {
+  const report = buildReport(ubuntuAppArmor(), META);
+
+  it('JSON has the known answers', () => {
+    const j = toJson(report);
+    assert.deepEqual([j.pid.host, j.pid.container, j.pid.nspid, j.pid.same], [46926, 64, [46926, 64], false]);
+    assert.deepEqual([j.killFromInside.killed, j.killFromInside.exitCode, j.killFromInside.stderr, j.killFromInside.cause],
+      [false, 1, 'kill: (64): Permission denied', 'apparmor']);
+    assert.deepEqual([j.stopContainer.processSurvived, j.stopContainer.cause], [false, 'pid-namespace-init-exit']);
+    assert.deepEqual(j.controls.map((c) => c.answers.map((a) => `${a.kind}:${a.cause}`)), [
+      ['pid:outside-pid-namespace', 'stopContainer:outside-pid-namespace'],
+      ['pid:nested-pid-namespace', 'killFromInside:unconfined-sender'],
+    ]);
+  });
+
+  it('shows the labels that explain question 3 side by side', () => {
+    const plain = renderTerminal(report, { color: false });
+    assert.match(plain, /sleep 600 \(nsenter\)\s+46926\s+64\s+46926 64\s+no\s+unconfined\n/);
+    assert.match(plain, /docker exec \(kill\)\s+—\s+—\s+—\s+—\s+docker-default \(enforce\)\n/);
+    assert.match(plain, /nginx master \(init\)\s+46712\s+1\s+—\s+yes\s+docker-default \(enforce\)\n/);
+  });
+
+  it('lists the controls in both renderers', () => {
+    const plain = flat(renderTerminal(report, { color: false }));
+    const md = renderMarkdown(report);
+    assert.ok(plain.includes('Controls no-fork: sleep started with nsenter -F'));
+    assert.ok(plain.includes('[unconfined-sender]'));
+    assert.ok(md.includes('## Controls'));
+    assert.ok(md.includes('### `apparmor-unconfined`'));
+    assert.ok(md.includes('(`outside-pid-namespace`)'));
+  });
+
+  it('no-LSM report has no controls section', () => {
+    const r = buildReport(noLsm(), META);
+    assert.ok(!renderTerminal(r, { color: false }).includes('Controls'));
+    assert.ok(!renderMarkdown(r).includes('## Controls'));
+  });
+
+  it('renderers do not modify the report', () => {
+    const before = structuredClone(report);
+    renderTerminal(report, { color: true });
+    renderMarkdown(report);
+    toJson(report);
+    assert.deepEqual(report, before);
+  });
+});
+
+describe('unexplained answers stand out', () => {
+  const report: ExerciseReport = unexplainedReport();
+
+  it('the terminal marks the question and its cause', () => {
+    const plain = renderTerminal(report, { color: false });
+    assert.ok(plain.includes(`${QUESTION_ORDER[2]}  [UNEXPLAINED]`));
+    assert.ok(plain.includes('Cause: UNEXPLAINED: labvm cannot name a cause'));
+    assert.ok(plain.includes('1 of 3 answers UNEXPLAINED'));
+    assert.ok(!plain.includes(`${QUESTION_ORDER[0]}  [UNEXPLAINED]`));
+    assert.match(renderTerminal(report, { color: true }), /\u001b\[31m\u001b\[1m3\. Can the process/);
+  });
+
+  it('Markdown marks the heading and the cause; JSON keeps the code', () => {
+    const md = renderMarkdown(report);
+    assert.ok(md.includes(`## ${QUESTION_ORDER[2]} (UNEXPLAINED)`));
+    assert.ok(md.includes('**Cause:** **UNEXPLAINED**'));
+    assert.equal(toJson(report).killFromInside.cause, 'unexplained');
+  });
+});
+
+describe('Markdown escaping and wrapping helpers', () => {
+  it('escapes pipes and flattens line breaks in cells', () => {
+    assert.equal(escapeCell('a|b\nc'), 'a\\|b c');
+    const report = buildReport(variant(noLsm(), (x) => { x.environment.target = 'odd|name'; }), META);
+    const table = markdownTables(renderMarkdown(report))[0] ?? [];
+    assert.ok(table.includes('| Target | odd\\|name |'));
+    assert.ok(table.every((row) => cellCount(row) === 2));
+  });
+
+  it('wrap keeps every line within the width and loses no word', () => {
+    const text = 'word '.repeat(60).trim();
+    const lines = wrap(text, '   - ', '     ', 40);
+    assert.ok(lines.every((l) => l.length <= 40));
+    assert.equal(flat(lines.join(' ')).trim(), `- ${text}`);
+  });
+});
+
+// --- helpers -----------------------------------------------------------------------------------------------
+
+function markdownTables(md: string): string[][] {
+  const tables: string[][] = [];
+  let current: string[] = [];
+  for (const line of [...md.split('\n'), '']) {
+    if (line.startsWith('|')) current.push(line);
+    else if (current.length) tables.push(current.splice(0));
+  }
+  return tables;
+}
+
+/** Cells in a Markdown table row: split on pipes that are not escaped. */
+function cellCount(row: string): number {
+  return row.split(/(?<!\\)\|/).length - 2;
+}
+
+type FieldType = 'string' | 'number' | 'boolean' | 'number|null' | 'number[]' | 'string[]' | 'array' | 'object';
+
+const ANSWER_FIELDS = (prefix: string): Record<string, FieldType> => ({
+  [`${prefix}.question`]: 'string', [`${prefix}.answer`]: 'string', [`${prefix}.cause`]: 'string',
+  [`${prefix}.explanation`]: 'string', [`${prefix}.evidence`]: 'string[]',
+});
+
+const SCHEMA: Record<string, FieldType> = {
+  schemaVersion: 'number', labvmVersion: 'string', startedAt: 'string', durationSeconds: 'number',
+  'environment.target': 'string', 'environment.kernel': 'string', 'environment.dockerVersion': 'string',
+  'environment.lsm': 'string[]', 'environment.apparmorEnabled': 'boolean', 'environment.dockerSecurityOptions': 'string[]',
+  'environment.method': 'string',
+  ...ANSWER_FIELDS('pid'), 'pid.host': 'number', 'pid.container': 'number|null', 'pid.nspid': 'number[]', 'pid.same': 'boolean',
+  ...ANSWER_FIELDS('stopContainer'), 'stopContainer.processSurvived': 'boolean',
+  ...ANSWER_FIELDS('killFromInside'), 'killFromInside.killed': 'boolean', 'killFromInside.exitCode': 'number', 'killFromInside.stderr': 'string',
+  controls: 'array', evidence: 'object', 'evidence.sleep': 'object', 'evidence.kill': 'object',
+};
+
+function typeOf(value: unknown): FieldType | 'undefined' | 'other' {
+  if (value === null) return 'number|null';
+  if (Array.isArray(value)) {
+    if (value.length && value.every((v) => typeof v === 'number')) return 'number[]';
+    if (value.length && value.every((v) => typeof v === 'string')) return 'string[]';
+    return 'array';
+  }
+  const t = typeof value;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'object' || t === 'undefined' ? t : 'other';
+}
+
+function fits(actual: ReturnType<typeof typeOf>, expected: FieldType): boolean {
+  if (expected === 'number|null') return actual === 'number' || actual === 'number|null';
+  if (expected.endsWith('[]')) return actual === expected || actual === 'array'; // an empty array fits any element type
+  return actual === expected;
+}
+
+function schemaErrors(json: unknown): string[] {
+  const errors = Object.entries(SCHEMA).flatMap(([path, expected]) => {
+    const value = path.split('.').reduce<unknown>((v, key) => (v as Record<string, unknown> | undefined)?.[key], json);
+    const actual = typeOf(value);
+    const emptyArrayOk = expected.endsWith('[]') && Array.isArray(value) && value.length === 0;
+    const wrongArray = actual === 'array' && !emptyArrayOk && expected !== 'array';
+    return fits(actual, expected) && !wrongArray ? [] : [`${path}: ${actual}, expected ${expected}`];
+  });
+  const j = json as { schemaVersion?: unknown; controls?: Array<{ answers?: Array<{ kind?: unknown }> }> };
+  if (j.schemaVersion !== 1) errors.push('schemaVersion is not 1');
+  for (const control of j.controls ?? []) {
+    for (const a of control.answers ?? []) if (!['pid', 'stopContainer', 'killFromInside'].includes(String(a.kind))) errors.push(`control answer kind ${String(a.kind)}`);
+  }
+  return errors;
+}
