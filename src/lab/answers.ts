@@ -112,7 +112,7 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
     ...base,
     cause: 'unexplained',
     answer: `Observed PID ${hostPid} on the host and ${containerPid ?? 'no PID'} inside the container; labvm cannot explain this combination.`,
-    explanation: 'The observations do not match nested PID namespaces, a shared PID namespace, or a process outside the namespace. Check the evidence below by hand.',
+    explanation: 'The observations do not match nested PID namespaces, a shared PID namespace, or a process outside the namespace. Check the evidence by hand.',
   };
 }
 
@@ -189,7 +189,7 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
     answer: killed ? 'Yes: the process is gone after the kill.' : `No: the process survived the kill (exit ${kill.exitCode}).`,
     explanation:
       'This combination of result, error message and security labels matches none of the causes labvm knows ' +
-      '(AppArmor signal mediation, no LSM, an unconfined sender, a shared profile). Check the evidence below by hand.',
+      '(AppArmor signal mediation, no LSM, an unconfined sender, a shared profile). Check the evidence by hand.',
   };
 }
 
@@ -230,6 +230,6 @@ export function answerStop(stop: StopEvidence): StopAnswer {
     ...base,
     cause: 'unexplained',
     answer: stop.processSurvived ? 'It survives the stop.' : 'It is gone after the stop.',
-    explanation: 'This outcome does not match the PID namespace rule for where the sleep was; check the evidence below by hand.',
+    explanation: 'This outcome does not match the PID namespace rule for where the sleep was; check the evidence by hand.',
   };
 }
