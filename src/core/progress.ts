@@ -30,7 +30,7 @@ export function streamProgress(write: (line: string) => void, style: Style, now:
       let lastDetail = '';
       try {
         const result = await work((detail) => {
-          if (detail !== lastDetail) write(`  ${style.dim(`${name}: ${(lastDetail = detail)} (${elapsed()})`)}`);
+          if (detail !== lastDetail) write(`    ${style.dim(`${(lastDetail = detail)} (${elapsed()})`)}`);
         });
         const description = describe ? ` ${style.dim(`— ${describe(result)}`)}` : '';
         write(`${style.ok('✔')} ${name} ${style.dim(elapsed())}${description}`);

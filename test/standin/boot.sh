@@ -5,7 +5,8 @@
 #   -> cloud-init config + final stages (runcmd; boot-finished) -> sshd stays the long-lived process.
 # A failing cloud-init stage does not stop the boot: like the real one, the final stage still writes
 # /var/lib/cloud/instance/boot-finished and `cloud-init status` reports the error.
-# Test knob: STANDIN_CLOUD_INIT_DELAY=N sleeps N seconds before cloud-init (a slow "boot").
+# Test knob: STANDIN_CLOUD_INIT_DELAY=N sleeps N seconds before cloud-init on the first boot (a slow
+# first boot, so that a multipass --timeout elapses while the instance keeps provisioning).
 set -u
 
 SSHD_PID=""
@@ -93,7 +94,8 @@ main() {
   forget_previous_boot
   remount_cgroups
   local delay=${STANDIN_CLOUD_INIT_DELAY:-0}
-  if [ "$delay" -gt 0 ] 2>/dev/null; then
+  # Only the first boot is slow: a `docker start` later (multipass start) boots at normal speed.
+  if [ "$delay" -gt 0 ] 2>/dev/null && [ ! -e /var/lib/cloud/instance ]; then
     say "STANDIN_CLOUD_INIT_DELAY: sleeping ${delay}s before cloud-init"
     sleep "$delay" &
     wait $!
