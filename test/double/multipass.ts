@@ -452,13 +452,29 @@ function capabilitiesMissingFromBoundingSet(): string[] {
   return CAPS.filter((_, bit) => ((bounding >> BigInt(bit)) & 1n) === 0n);
 }
 
-/** Creates the container and its volume, puts the NoCloud seed in, starts it. */
+/**
+ * Creates the container and its volume, puts the NoCloud seed in, starts it. Like multipassd, a failure
+ * before the start removes everything; once started, the instance stays whatever happens next.
+ */
 async function createInstance(req: LaunchRequest, spinner: Spinner) {
   const container = containerName(req.name);
   const volume = volumeName(req.name);
-  const image = process.env.MULTIPASS_DOUBLE_IMAGE ?? DEFAULT_IMAGE;
   spinner.start(`Creating ${req.name}`);
-  await docker(['volume', 'create', '--label', `${INSTANCE_LABEL}=${req.name}`, volume]);
+  try {
+    await docker(['volume', 'rm', '-f', volume]); // an orphan left by an interrupted launch
+    await docker(['volume', 'create', '--label', `${INSTANCE_LABEL}=${req.name}`, volume]);
+    await createContainer(req, container, volume);
+  } catch (error) {
+    await sh({ nothrow: true })`docker rm -f ${container}`;
+    await sh({ nothrow: true })`docker volume rm -f ${volume}`;
+    throw error;
+  }
+  spinner.start(`Starting ${req.name}`);
+  await docker(['start', container]);
+}
+
+async function createContainer(req: LaunchRequest, container: string, volume: string) {
+  const image = process.env.MULTIPASS_DOUBLE_IMAGE ?? DEFAULT_IMAGE;
   const labels = {
     [INSTANCE_LABEL]: req.name,
     [`${LABEL}.cpus`]: String(req.cpus),
@@ -485,8 +501,6 @@ async function createInstance(req: LaunchRequest, spinner: Spinner) {
   } finally {
     rmSync(seed, { recursive: true, force: true });
   }
-  spinner.start(`Starting ${req.name}`);
-  await docker(['start', container]);
 }
 
 async function launch(argv: string[]): Promise<number> {
