@@ -56,9 +56,10 @@ export interface LaunchOptions {
 /** Multipass gave up waiting, but the VM it created keeps booting and provisioning. */
 export type LaunchOutcome = 'launched' | 'still-provisioning';
 
-export class MultipassError extends Error {
+/** A LabvmError (kind 'vm'), so the CLI shows Multipass's own message and exits 4 instead of reporting a labvm bug. */
+export class MultipassError extends LabvmError {
   constructor(readonly command: string, readonly result: RunResult) {
-    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`);
+    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`, 'vm');
     this.name = 'MultipassError';
   }
 }
