@@ -31,9 +31,9 @@ apt_mirror() {
 
 # Unmounts anything debootstrap left mounted under $1 (deepest first), then removes it.
 remove_rootfs() {
-  local dir=$1 mp
+  local dir=$1
   [ -d "$dir" ] || return 0
-  for mp in $(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+  awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mp; do
     umount -l "$mp" || true
   done
   rm -rf --one-file-system "$dir"

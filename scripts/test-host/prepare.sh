@@ -51,10 +51,10 @@ start_dockerd() {
   rm -f /var/run/docker.pid
   log "dockerd: starting in the background (log: $DOCKERD_LOG)"
   setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  local deadline=$((SECONDS + 60))
+  local pid=$! deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "dockerd did not answer within 60 s; last lines of $DOCKERD_LOG:" >&2
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$pid" 2>/dev/null; then
+      log "dockerd did not answer (exited, or still silent after 60 s); last lines of $DOCKERD_LOG:" >&2
       tail -n 40 "$DOCKERD_LOG" >&2 || true
       die "no Docker engine"
     fi

@@ -138,7 +138,11 @@ async function findInstances(name?: string, withSize = false): Promise<Instance[
   const filter = name === undefined ? `label=${INSTANCE_LABEL}` : `label=${INSTANCE_LABEL}=${name}`;
   const ids = (await docker(['ps', '-aq', '--filter', filter])).split(/\s+/).filter(Boolean);
   if (ids.length === 0) return [];
-  const json = JSON.parse(await docker(['inspect', ...(withSize ? ['--size'] : []), ...ids])) as ContainerJson[];
+  // Containers can vanish between the two calls (another process purging): inspect reports them
+  // as missing, exits 1, and still prints the others.
+  const inspected = await sh({ nothrow: true })`docker inspect ${withSize ? ['--size'] : []} ${ids}`;
+  if (!inspected.stdout.trim().startsWith('[')) throw new Error(`docker inspect failed: ${inspected.stderr.trim()}`);
+  const json = JSON.parse(inspected.stdout) as ContainerJson[];
   const instances = await Promise.all(json.map(toInstance));
   return instances.sort((a, b) => a.name.localeCompare(b.name));
 }
