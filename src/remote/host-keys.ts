@@ -6,8 +6,18 @@ import { readFile } from 'node:fs/promises';
 /** The base64 blob of an OpenSSH public key line ("ssh-ed25519 AAAA... comment") as bytes. */
 export function publicKeyBlob(line: string): Buffer {
   const [type, blob] = line.trim().split(/\s+/);
-  if (!type || !blob || !/^(ssh-|ecdsa-|sk-)/.test(type)) throw new Error(`not an OpenSSH public key: ${line.slice(0, 40)}`);
-  return Buffer.from(blob, 'base64');
+  const bytes = type && blob && /^(ssh-|ecdsa-|sk-)/.test(type) ? Buffer.from(blob, 'base64') : undefined;
+  // Buffer.from skips what is not base64, so check the round trip and that the blob names its own type.
+  if (!bytes || bytes.toString('base64').replace(/=+$/, '') !== blob!.replace(/=+$/, '') || blobType(bytes) !== type) {
+    throw new Error(`not an OpenSSH public key: ${line.slice(0, 40)}`);
+  }
+  return bytes;
+}
+
+/** The key type a wire-format blob starts with (uint32 length, then the name). */
+function blobType(blob: Buffer): string | undefined {
+  const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  return length >= 0 && blob.length >= 4 + length ? blob.subarray(4, 4 + length).toString('latin1') : undefined;
 }
 
 /** The OpenSSH fingerprint, as `ssh-keygen -l` prints it. */
@@ -22,6 +32,7 @@ export function knownHostsName(host: string, port: number): string {
 
 /** A known_hosts line for a pinned key, filed under an alias rather than an IP that may change. */
 export function knownHostsLine(alias: string, publicKeyLine: string): string {
+  publicKeyBlob(publicKeyLine); // throws rather than write "alias undefined undefined"
   const [type, blob] = publicKeyLine.trim().split(/\s+/);
   return `${alias} ${type} ${blob}`;
 }
