@@ -46,6 +46,15 @@ const pid = (a: PidAnswer) => ({ ...common(a), host: a.host, container: a.contai
 const stop = (a: StopAnswer) => ({ ...common(a), processSurvived: a.processSurvived });
 const kill = (a: KillAnswer) => ({ ...common(a), killed: a.killed, exitCode: a.exitCode, stderr: a.stderr });
 
+/** A control's answer with the same fields as the main answer of its kind. */
+function specific(a: AnyAnswer): JsonAnswer {
+  switch (answerKind(a)) {
+    case 'pid': return pid(a as PidAnswer);
+    case 'stopContainer': return stop(a as StopAnswer);
+    case 'killFromInside': return kill(a as KillAnswer);
+  }
+}
+
 export function toJson(report: ExerciseReport): ReportJson {
   const { evidence, answers } = report;
   const env = evidence.environment;
@@ -69,7 +78,7 @@ export function toJson(report: ExerciseReport): ReportJson {
     controls: answers.controls.map((c) => ({
       name: c.name,
       description: c.description,
-      answers: c.answers.map((a) => ({ kind: answerKind(a), ...common(a) })),
+      answers: c.answers.map((a) => ({ kind: answerKind(a), ...specific(a) })),
     })),
     evidence: structuredClone(evidence),
   };

@@ -1,0 +1,157 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName } from '../support/labvm.js';
+
+/** labvm exercise on a real VM stand-in; the test checks the answers against what it observes itself. */
+
+const skip = e2eUnavailable();
+
+interface ReportJson {
+  pid: { host: number; container: number | null; nspid: number[]; same: boolean; cause: string };
+  killFromInside: { killed: boolean; exitCode: number; stderr: string; cause: string };
+  stopContainer: { processSurvived: boolean; cause: string };
+  environment: { kernel: string; dockerVersion: string; lsm: string[]; method: string };
+  evidence: { container: { http: { status: number; port: number } }; sleep: { psAux: string } };
+  controls: Array<{ name: string; answers: Array<{ cause: string; processSurvived?: boolean; killed?: boolean }> }>;
+}
+
+describe('labvm exercise', { skip, concurrency: false }, () => {
+  const name = uniqueName('ex');
+  let lab: LabvmEnv;
+  const exercise = (...args: string[]) => ['exercise', '--name', name, '--base-image', NGINX_BASE_IMAGE, ...args];
+
+  before(async () => {
+    lab = await LabvmEnv.create();
+    const up = await lab.run(['up', '--name', name, '--timeout', '300']);
+    assert.equal(up.code, 0, up.stderr);
+    loadImageIntoVm(name);
+  });
+  after(async () => {
+    purgeInstance(name);
+    await lab.dispose();
+  });
+
+  /** What the test sees itself in the VM, with no help from labvm. */
+  const apparmorInKernel = () => inVm(name, 'test -d /sys/module/apparmor').code === 0;
+  const sshLogins = () => (docker(['logs', standinContainer(name)]).stderr.match(/Accepted publickey/g) ?? []).length;
+  function assertNothingLeft(): void {
+    const containers = inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim();
+    assert.equal(containers, '', 'no container is left in the VM');
+    const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
+    assert.equal(processes, '', 'no sleep or nsenter process is left in the VM');
+  }
+
+  /** Watches every `sleep 600` in the VM while labvm runs, reading NSpid from /proc itself. */
+  function watchNSpid(): { stop: () => Promise<Set<string>> } {
+    const seen = new Set<string>();
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const out = inVm(name, 'for p in $(pgrep -x sleep); do grep NSpid /proc/$p/status; done 2>/dev/null').stdout;
+        for (const line of out.split('\n')) if (line.trim()) seen.add(line.replace(/^NSpid:\s*/, '').trim().split(/\s+/).join(' '));
+        await delay(50);
+      }
+    })();
+    return { stop: async () => ((running = false), await loop, seen) };
+  }
+
+  for (const method of ['native', 'container'] as const) {
+    test(`--method ${method}: answers match what the test observes, over one SSH connection`, async () => {
+      const loginsBefore = sshLogins();
+      const watcher = watchNSpid();
+      const run = await lab.run(exercise('--method', method, '--json'));
+      const nspidSeenByTest = await watcher.stop();
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout) as ReportJson;
+
+      assert.equal(sshLogins() - loginsBefore, 1, 'the whole run used one SSH connection');
+      assert.equal(report.environment.method, method);
+      assert.equal(report.evidence.container.http.status, 200, 'nginx answered on port 8080');
+      assert.equal(report.evidence.container.http.port, 8080);
+
+      // Question 1: the test read NSpid itself while the sleep lived.
+      assert.equal(report.pid.nspid.length, 2);
+      assert.ok(nspidSeenByTest.has(report.pid.nspid.join(' ')), `NSpid ${report.pid.nspid.join(' ')} seen by the test in ${[...nspidSeenByTest].join(', ')}`);
+      assert.equal(report.pid.host, report.pid.nspid[0]);
+      assert.equal(report.pid.container, report.pid.nspid[1]);
+      assert.equal(report.pid.same, false);
+      assert.equal(report.pid.cause, 'nested-pid-namespace');
+      assert.match(report.evidence.sleep.psAux, new RegExp(`^root\\s+${report.pid.container}\\s.*sleep 600$`, 'm'));
+
+      // Question 3: this kernel has no AppArmor (the test checks), so the kill from inside works.
+      assert.equal(apparmorInKernel(), false, 'these tests expect a kernel without AppArmor');
+      assert.equal(report.killFromInside.killed, true);
+      assert.equal(report.killFromInside.exitCode, 0);
+      assert.equal(report.killFromInside.cause, 'no-lsm');
+
+      // Question 2: the PID namespace's init exited, and its members were killed.
+      assert.equal(report.stopContainer.processSurvived, false);
+      assert.equal(report.stopContainer.cause, 'pid-namespace-init-exit');
+
+      assertNothingLeft();
+    });
+  }
+
+  test('--controls: nsenter -F keeps the sleep outside the PID namespace, and it survives the stop', async () => {
+    const run = await lab.run(exercise('--controls', '--json'));
+    assert.equal(run.code, 0, run.stderr);
+    const controls = (JSON.parse(run.stdout) as ReportJson).controls;
+    const noFork = controls.find((control) => control.name === 'no-fork');
+    assert.deepEqual(noFork?.answers.map((answer) => answer.cause), ['outside-pid-namespace', 'outside-pid-namespace']);
+    assert.equal(noFork?.answers[1]?.processSurvived, true);
+    const unconfined = controls.find((control) => control.name === 'apparmor-unconfined');
+    assert.equal(unconfined?.answers[1]?.killed, true);
+    assertNothingLeft();
+  });
+
+  test('--report writes a Markdown report, and the terminal report shows both PIDs', async () => {
+    const file = join(lab.home, 'namespaces.md');
+    const run = await lab.run(exercise('--report', file));
+    assert.equal(run.code, 0, run.stderr);
+    const markdown = await readFile(file, 'utf8');
+    for (const question of ['Is the PID the same inside and outside the container?', 'What happens to the process when the container is stopped?', 'Can the process be killed from inside the container?']) {
+      assert.ok(markdown.includes(question), question);
+      assert.ok(run.stdout.includes(question), question);
+    }
+    assert.match(run.stdout, /sleep 600.*\d+\s+\d+/);
+    assert.doesNotMatch(run.stdout, /\x1b\[/, 'no colour when stdout is not a terminal');
+    assertNothingLeft();
+  });
+
+  test('a container left by a crashed run is replaced, not an error', async () => {
+    const leftover = inVm(name, `docker run -d --name my-nginx-cntr ${NGINX_BASE_IMAGE}`);
+    assert.equal(leftover.code, 0, leftover.stderr);
+    const run = await lab.run(exercise('--json'));
+    assert.equal(run.code, 0, run.stderr);
+    assertNothingLeft();
+  });
+
+  for (const [method, after] of [['native', 'starting sleep 600'], ['container', 'killing it from inside']] as const) {
+    test(`Ctrl-C after "${after}" (--method ${method}) leaves nothing behind, and the next run succeeds`, async () => {
+      const child = lab.spawn(exercise('--method', method));
+      const done = finished(child);
+      let stderr = '';
+      let interrupted = false;
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (!interrupted && stderr.includes(`✔ ${after}`)) interrupted = child.kill('SIGINT'); // one Ctrl-C, as a user would
+      });
+      const run = await done;
+      assert.equal(run.code, 130, run.stderr);
+      assert.match(run.stderr, /interrupted/i);
+      assert.match(run.stderr, /✔ cleaning up/);
+      assertNothingLeft();
+      const again = await lab.run(exercise('--method', method, '--json'));
+      assert.equal(again.code, 0, again.stderr);
+    });
+  }
+
+  test('without a VM, exercise says to run labvm up first', async () => {
+    const run = await lab.run(['exercise', '--name', 'never-created']);
+    assert.equal(run.code, 4);
+    assert.match(run.stderr, /no labvm VM named "never-created"[\s\S]*next: Run `labvm up --name never-created` first/);
+  });
+});
