@@ -14,6 +14,7 @@ export LABVM_HOME="${LABVM_HOME:-$PWD/.labvm-demo}"
 name=labvm-demo
 labvm() { node dist/src/cli.js "$@"; }
 
+trap 'labvm down --name "$name" >/dev/null 2>&1 || true' EXIT  # leave nothing behind, even on failure
 labvm up --name "$name"
 # No image registry is reachable here: give the VM the locally built nginx base image.
 docker save labvm-test/nginx-base:latest | docker exec -i "multipass-double-$name" docker load
