@@ -1,8 +1,8 @@
 // Renders cloud-init/user-data.yaml into the user-data that `labvm up` hands to
 // `multipass launch --cloud-init -`.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectPath } from '../core/paths.js';
 import ssh2 from 'ssh2';
 import { parseDocument, Scalar, YAMLMap, YAMLSeq, type Document } from 'yaml';
 
@@ -30,21 +30,9 @@ const HEADER = '#cloud-config\n';
 const TEMPLATE_FILE = 'user-data.yaml';
 const SCRIPT_FILE = 'install-docker.sh';
 
-/**
- * Absolute path of the project's cloud-init/ folder. Found at run time by walking up from
- * this module, because it sits in dist/src/vm/ both in a checkout and in an installed
- * package, with cloud-init/ next to dist/ at the package root.
- */
+/** Absolute path of the project's cloud-init/ folder (beside dist/, in a checkout and in an installed package). */
 export function templateDir(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'cloud-init', TEMPLATE_FILE))) {
-      return join(dir, 'cloud-init');
-    }
-    if (dirname(dir) === dir) {
-      throw new Error(`labvm's cloud-init/${TEMPLATE_FILE} was not found in any folder above ${start}; the installation looks incomplete`);
-    }
-  }
+  return projectPath('cloud-init');
 }
 
 export function renderUserData(input: UserDataInput): RenderedUserData {

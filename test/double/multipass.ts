@@ -751,7 +751,8 @@ async function exec(argv: string[]): Promise<number> {
   const command = [...inline, ...args.afterDashDash];
   if (name === undefined || command.length === 0) throw usageError('Wrong number of arguments');
   const [instance] = await selectInstances('exec', [name], false, false);
-  if (instance!.state === 'Stopped') {
+  if (instance!.state !== 'Running') {
+    // Real exec goes over SSH: a stopped instance is started, a booting one waited for.
     await bootInstance(instance!);
     await waitForSsh('exec', name, DEFAULT_PHASE_TIMEOUT_S);
   }
