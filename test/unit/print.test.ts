@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorText } from '../../src/cli/print.js';
+import { LabvmError } from '../../src/core/errors.js';
+import { ansiStyle, plainStyle } from '../../src/core/progress.js';
+import { MultipassError } from '../../src/vm/multipass.js';
+
+const BUG = 'This is a bug in labvm; please report it with the output above.';
+
+describe('errorText', () => {
+  it('shows a LabvmError\'s message, its details quoted line by line, then the hint', () => {
+    const error = new LabvmError('docker build failed on VM "foo" (exit 1).', 'exercise', 'Check the network of the VM.',
+      'Step 2/3 : RUN apt-get update\nE: Could not resolve host');
+    assert.equal(errorText(error, plainStyle), [
+      'labvm: docker build failed on VM "foo" (exit 1).',
+      '  | Step 2/3 : RUN apt-get update',
+      '  | E: Could not resolve host',
+      '  next: Check the network of the VM.',
+    ].join('\n'));
+  });
+
+  it('shows the message alone when there is no hint or details', () => {
+    assert.equal(errorText(new LabvmError('Invalid instance name "1bad".', 'usage'), plainStyle), 'labvm: Invalid instance name "1bad".');
+  });
+
+  it('shows a hint without details', () => {
+    assert.equal(errorText(new LabvmError('No VM.', 'vm', 'Run `labvm up` first.'), plainStyle), 'labvm: No VM.\n  next: Run `labvm up` first.');
+  });
+
+  it('does not call it a bug when it is a user-facing error', () => {
+    assert.ok(!errorText(new LabvmError('x', 'vm'), plainStyle).includes('bug'));
+  });
+
+  it('says an unknown error is a bug, with its stack', () => {
+    const error = new TypeError('Cannot read properties of undefined');
+    const text = errorText(error, plainStyle);
+    assert.ok(text.startsWith('labvm: unexpected error: TypeError: Cannot read properties of undefined\n    at '), text);
+    assert.ok(text.endsWith(`\n${BUG}`), text);
+  });
+
+  it('says a thrown non-Error is a bug too', () => {
+    assert.equal(errorText('weird', plainStyle), `labvm: unexpected error: weird\n${BUG}`);
+    assert.equal(errorText(undefined, plainStyle), `labvm: unexpected error: undefined\n${BUG}`);
+  });
+
+  it('shows a failed multipass command as Multipass\'s message, not as a bug', () => {
+    const error = new MultipassError('launch', { exitCode: 2, stdout: '', stderr: 'launch failed: instance "foo" already exists\n' });
+    assert.equal(errorText(error, plainStyle), 'labvm: launch failed: instance "foo" already exists');
+    assert.equal(error.exitCode, 4);
+  });
+
+  it('colours only with the ANSI style', () => {
+    const error = new LabvmError('Boom.', 'vm', 'Do this.', 'detail');
+    assert.doesNotMatch(errorText(error, plainStyle), /\x1b\[/);
+    assert.equal(errorText(error, ansiStyle), '\x1b[31mlabvm:\x1b[39m Boom.\n\x1b[2m  | detail\x1b[22m\n  next: Do this.');
+  });
+});
