@@ -152,7 +152,7 @@ describe('Multipass.preflight', () => {
   });
 
   it('passes other runner failures through unchanged', async () => {
-    const failure = Object.assign(new Error('spawn EACCES'), { code: 'EACCES' });
+    const failure = Object.assign(new Error('spawn EMFILE'), { code: 'EMFILE' });
     const { multipass } = multipassWith(failure);
     await assert.rejects(multipass.preflight(), (error) => error === failure);
   });
