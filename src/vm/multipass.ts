@@ -145,8 +145,14 @@ export class Multipass {
     try {
       result = await this.runner(this.executable, args, options.stdin, options.onStdout);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
         throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint());
+      }
+      if (code === 'EINVAL') {
+        // Node refuses to run .cmd/.bat files without a shell (CVE-2024-27980); labvm never uses one.
+        throw new LabvmError(`"${this.executable}" cannot be run as a program (${code}).`, 'prerequisite',
+          'Point LABVM_MULTIPASS at the multipass executable itself (multipass.exe on Windows), or unset it.');
       }
       throw error;
     }
