@@ -73,14 +73,19 @@ recipe_hash() {
 
 # ensure_image KIND TAG HASH: builds TAG unless an image with that tag and recipe hash exists.
 ensure_image() {
-  local kind=$1 tag=$2 hash=$3 current
+  local kind=$1 tag=$2 hash=$3 current old_id
   current=$(docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$tag" 2>/dev/null || true)
   if [ "$current" = "$hash" ]; then
     log "image $tag: up to date (recipe ${hash:0:12}), not rebuilt"
     return
   fi
+  old_id=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
   log "image $tag: building (recipe ${hash:0:12}${current:+, was ${current:0:12}})"
   "$BUILD_SCRIPT" "$kind" "$tag" "$hash"
+  # The previous build, now untagged, goes unless containers still use it.
+  if [ -n "$old_id" ] && docker image rm "$old_id" >/dev/null 2>&1; then
+    log "image $tag: removed the previous build ${old_id#sha256:}"
+  fi
 }
 
 main() {
