@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { cac } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
-import { ansiStyle, plainStyle, streamProgress, type Style } from './core/progress.js';
+import { streamProgress } from './core/progress.js';
+import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { downText, errorText, statusText, upSummary } from './cli/print.js';
@@ -9,8 +10,8 @@ import { downText, errorText, statusText, upSummary } from './cli/print.js';
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
 const useColor = (stream: NodeJS.WriteStream) => !process.env.NO_COLOR && !!stream.isTTY;
-const outStyle: Style = useColor(process.stdout) ? ansiStyle : plainStyle;
-const errStyle: Style = useColor(process.stderr) ? ansiStyle : plainStyle;
+const outStyle = styler(useColor(process.stdout));
+const errStyle = styler(useColor(process.stderr));
 const progress = streamProgress((line) => process.stderr.write(`${line}\n`), errStyle);
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -92,10 +93,10 @@ function exitCodeOf(error: unknown): number {
 
 process.on('SIGINT', () => {
   if (deliverInterrupt()) {
-    process.stderr.write(`\n${errStyle.fail('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
+    process.stderr.write(`\n${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
     return;
   }
-  process.stderr.write(`\n${errStyle.fail('labvm: interrupted.')} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
+  process.stderr.write(`\n${errStyle.red('labvm: interrupted.')} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
   process.exit(ExitCode.interrupted);
 });
 

@@ -1,12 +1,12 @@
 import { LabvmError, errorMessage } from '../core/errors.js';
-import type { Style } from '../core/progress.js';
+import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
 
-export function upSummary(summary: UpSummary, style: Style): string {
+export function upSummary(summary: UpSummary, style: Styler): string {
   const heading = summary.alreadyReady ? `${summary.name} was already ready.` : `${summary.name} is ready.`;
   return [
     style.bold(heading),
@@ -20,7 +20,7 @@ export function upSummary(summary: UpSummary, style: Style): string {
   ].join('\n');
 }
 
-export function statusText(report: StatusReport, style: Style): string {
+export function statusText(report: StatusReport, style: Styler): string {
   if (report.state === 'absent') {
     return `${report.name}: no such instance. Create it with \`labvm up${report.name === 'labvm' ? '' : ` --name ${report.name}`}\`.`;
   }
@@ -43,12 +43,12 @@ export function downText(result: DownResult): string {
   return `${instance}; ${result.stateRemoved ? 'removed labvm\'s state for it' : 'no labvm state to remove'}. Nothing of ${result.name} is left.`;
 }
 
-export function errorText(error: unknown, style: Style): string {
+export function errorText(error: unknown, style: Styler): string {
   if (!(error instanceof LabvmError)) {
-    return `${style.fail('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
+    return `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
       'This is a bug in labvm; please report it with the output above.';
   }
-  const lines = [`${style.fail('labvm:')} ${error.message}`];
+  const lines = [`${style.red('labvm:')} ${error.message}`];
   if (error.details) lines.push(...error.details.split('\n').map((line) => style.dim(`  | ${line}`)));
   if (error.hint) lines.push(`  next: ${error.hint}`);
   return lines.join('\n');

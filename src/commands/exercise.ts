@@ -86,7 +86,8 @@ async function connectToLabvmInstance(name: string): Promise<RemoteHost> {
 
 /** user@addr[:port], with IPv6 addresses in brackets: user@[fe80::1]:2222. */
 export function parseHostSpec(spec: string): { username: string; host: string; port: number } {
-  const match = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+)(?::(\d+))?$/.exec(spec);
+  // Like ssh, the last @ separates the user (which may itself contain @) from the address.
+  const match = /^(\S+)@(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(spec);
   if (!match) throw usageError(`--host "${spec}" is not of the form user@address[:port].`);
   const port = match[3] ? Number(match[3]) : 22;
   if (port < 1 || port > 65535) throw usageError(`--host "${spec}" has an invalid port.`);

@@ -1,27 +1,13 @@
+import type { Styler } from './ansi.js';
+
 /** Named phases with elapsed time, so a slow step is visible instead of an opaque hang. */
 export interface Progress {
   phase<T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string): Promise<T>;
   note(message: string): void;
 }
 
-export interface Style {
-  ok(text: string): string;
-  fail(text: string): string;
-  dim(text: string): string;
-  bold(text: string): string;
-}
-
-export const plainStyle: Style = { ok: (t) => t, fail: (t) => t, dim: (t) => t, bold: (t) => t };
-
-export const ansiStyle: Style = {
-  ok: (t) => `\x1b[32m${t}\x1b[39m`,
-  fail: (t) => `\x1b[31m${t}\x1b[39m`,
-  dim: (t) => `\x1b[2m${t}\x1b[22m`,
-  bold: (t) => `\x1b[1m${t}\x1b[22m`,
-};
-
 /** Writes phase lines to a stream (stderr, so stdout stays clean for results). */
-export function streamProgress(write: (line: string) => void, style: Style, now: () => number = Date.now): Progress {
+export function streamProgress(write: (line: string) => void, style: Styler, now: () => number = Date.now): Progress {
   return {
     async phase(name, work, describe) {
       const started = now();
@@ -33,10 +19,10 @@ export function streamProgress(write: (line: string) => void, style: Style, now:
           if (detail !== lastDetail) write(`    ${style.dim(`${(lastDetail = detail)} (${elapsed()})`)}`);
         });
         const description = describe ? ` ${style.dim(`— ${describe(result)}`)}` : '';
-        write(`${style.ok('✔')} ${name} ${style.dim(elapsed())}${description}`);
+        write(`${style.green('✔')} ${name} ${style.dim(elapsed())}${description}`);
         return result;
       } catch (error) {
-        write(`${style.fail('✖')} ${name} ${style.dim(elapsed())}`);
+        write(`${style.red('✖')} ${name} ${style.dim(elapsed())}`);
         throw error;
       }
     },

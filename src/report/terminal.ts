@@ -1,5 +1,5 @@
 /** The report for a terminal: plain text wrapped to WIDTH columns, ANSI colour only when asked for. */
-import { styler, type Styler } from './ansi.js';
+import { styler, type Styler } from '../core/ansi.js';
 import type { ExerciseReport } from './model.js';
 import {
   SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,

@@ -57,11 +57,20 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
     port: 22,
     username: VM_USER,
     privateKey,
-    trustedHostKeys: [publicKeyBlob(record.hostPublicKey)],
+    trustedHostKeys: [pinnedKey(state, record)],
     trustSource: 'the host key labvm pinned when it created this VM',
     label: `VM "${state.name}"`,
     trustHint: `If this VM was recreated outside labvm, run \`labvm down --name ${state.name}\` then \`labvm up --name ${state.name}\`.`,
   };
+}
+
+function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
+  try {
+    return publicKeyBlob(record.hostPublicKey);
+  } catch {
+    throw new LabvmError(`The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`, 'trust',
+      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+  }
 }
 
 export function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number): Promise<RemoteHost> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorText } from '../../src/cli/print.js';
 import { LabvmError } from '../../src/core/errors.js';
-import { ansiStyle, plainStyle } from '../../src/core/progress.js';
+import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
 import { MultipassError } from '../../src/vm/multipass.js';
 
 const BUG = 'This is a bug in labvm; please report it with the output above.';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ansiStyle, plainStyle, silentProgress, streamProgress, type Progress } from '../../src/core/progress.js';
+import { silentProgress, streamProgress, type Progress } from '../../src/core/progress.js';
+import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
 
 const ANSI = /\x1b\[/;
 
@@ -81,7 +82,7 @@ describe('streamProgress', () => {
 
 describe('plainStyle and silentProgress', () => {
   it('plainStyle returns text unchanged', () => {
-    for (const paint of [plainStyle.ok, plainStyle.fail, plainStyle.dim, plainStyle.bold]) assert.equal(paint('✔ text'), '✔ text');
+    for (const paint of [plainStyle.green, plainStyle.red, plainStyle.dim, plainStyle.bold]) assert.equal(paint('✔ text'), '✔ text');
   });
 
   it('silentProgress runs the work and returns its result', async () => {
