@@ -82,12 +82,18 @@ async function launch(options: UpOptions & { cpus: number; timeout: number }, st
   };
   // Recorded before launching, so an interrupted launch can be followed (or removed) by the next run.
   await pinAndRecord(state, record);
-  await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
-    async (update) => {
-      const outcome = await multipass.launch({ ...options, timeoutSeconds: options.timeout, userData: userData.text, onProgress: update });
-      if (outcome === 'still-provisioning') progress.note('Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.');
-      return outcome;
-    });
+  try {
+    await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
+      async (update) => {
+        const outcome = await multipass.launch({ ...options, timeoutSeconds: options.timeout, userData: userData.text, onProgress: update });
+        if (outcome === 'still-provisioning') progress.note('Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.');
+        return outcome;
+      });
+  } catch (error) {
+    // Multipass cleans up after a launch that failed before the VM existed; then labvm's state goes too.
+    if (!(await multipass.info(options.name).catch(() => 'unknown'))) await state.remove();
+    throw error;
+  }
   return record;
 }
 
