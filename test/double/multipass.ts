@@ -13,6 +13,8 @@
 //   MULTIPASS_DOUBLE_IMAGE             image of new instances (default labvm-test/vm-standin:latest)
 //   MULTIPASS_DOUBLE_CLOUD_INIT_DELAY  seconds the instance waits before cloud-init (a slow boot)
 //   MULTIPASS_DOUBLE_DAEMON_DOWN=1     behave as if multipassd were unreachable
+//   MULTIPASS_DOUBLE_PHASE_TIMEOUT     seconds the daemon waits for each launch phase, in place of the
+//                                      300 s default or --timeout (a slow network makes the real one give up)
 
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -517,7 +519,7 @@ async function launch(argv: string[]): Promise<number> {
   const spinner = new Spinner();
   const created = createInstance(req, spinner);
   const cancelTimer = startClientTimer(req.timeoutS, spinner, 'Timed out waiting for instance launch.', () => created);
-  const phaseTimeoutS = req.timeoutS ?? DEFAULT_PHASE_TIMEOUT_S;
+  const phaseTimeoutS = Number(process.env.MULTIPASS_DOUBLE_PHASE_TIMEOUT) || (req.timeoutS ?? DEFAULT_PHASE_TIMEOUT_S);
   try {
     await created;
     await waitForSsh('launch', req.name, phaseTimeoutS);

@@ -152,12 +152,21 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const name = fresh('resume');
     const run = await lab.run(['up', '--name', name, '--timeout', '300'], {
       MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '12',
-      MULTIPASS_DOUBLE_LAUNCH_TIMEOUT: '3',
+      MULTIPASS_DOUBLE_PHASE_TIMEOUT: '3', // "timed out waiting for initialization to complete", exit 2
     });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /Multipass stopped waiting, but the VM keeps provisioning/);
     assert.match(run.stdout, new RegExp(`${name} is ready`));
     assert.equal((await lab.run(['down', '--name', name])).code, 0);
+    assert.deepEqual(leftoversOf(name), []);
+  });
+
+  test('a launch that fails before the VM exists leaves no state and no instance behind', async () => {
+    const name = fresh('nolaunch');
+    const run = await lab.run(['up', '--name', name], { MULTIPASS_DOUBLE_IMAGE: 'labvm-test/no-such-image:latest' });
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(run.stderr, /multipass launch failed|launch failed/);
+    await assert.rejects(stat(join(lab.home, name)), { code: 'ENOENT' });
     assert.deepEqual(leftoversOf(name), []);
   });
 
