@@ -64,7 +64,7 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
   } else if (!alreadyRunning) {
     await resume(options.name, existing, multipass, progress);
   }
-  return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning);
+  return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning ? existing : undefined);
 }
 
 async function launch(options: UpOptions & { cpus: number; timeout: number }, state: InstanceState, multipass: Multipass,
@@ -105,15 +105,17 @@ async function resume(name: string, existing: InstanceInfo, multipass: Multipass
   }
 }
 
+/** `running` is the instance as already seen Running, so a ready VM costs no second `multipass info`. */
 async function followToReady(name: string, state: InstanceState, record: InstanceRecord, multipass: Multipass,
-  deadline: Deadline, progress: Progress, alreadyRunning: boolean): Promise<UpSummary> {
-  const info = await progress.phase('VM running with an IP address', (update) => waitForAddress(multipass, name, deadline, update), (i) => i.ipv4!);
+  deadline: Deadline, progress: Progress, running: InstanceInfo | undefined): Promise<UpSummary> {
+  const info = await progress.phase('VM running with an IP address',
+    async (update) => (running?.ipv4 ? running : waitForAddress(multipass, name, deadline, update)), (i) => i.ipv4!);
   const address = info.ipv4!;
   await writeSshConfig(state, address);
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));
   try {
-    await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (s) => `status: ${s}`);
+    await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline, !!running), (outcome) => outcome);
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
@@ -121,7 +123,7 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
     const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
-      name, address, release, dockerVersion: version, alreadyReady: alreadyRunning,
+      name, address, release, dockerVersion: version, alreadyReady: !!running,
       sshConfig: state.path('sshConfig'), stateDir: state.dir,
     };
   } finally {

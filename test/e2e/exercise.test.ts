@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { generateEd25519 } from '../../src/vm/keys.js';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName } from '../support/labvm.js';
@@ -148,6 +150,37 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
       assert.equal(again.code, 0, again.stderr);
     });
   }
+
+  test('--host runs on any Linux host, trusting only the host key in ~/.ssh/known_hosts', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'labvm-home-'));
+    try {
+      const ip = (JSON.parse((await lab.run(['status', '--name', name, '--json'])).stdout) as { ipv4: string }).ipv4;
+      const [, type, key] = (await readFile(join(lab.home, name, 'known_hosts'), 'utf8')).trim().split(/\s+/);
+      const identity = join(lab.home, name, 'id_ed25519');
+      const hostArgs = ['exercise', '--host', `ubuntu@${ip}`, '--identity', identity, '--base-image', NGINX_BASE_IMAGE, '--json'];
+      await mkdir(join(home, '.ssh'), { mode: 0o700 });
+      const knownHosts = join(home, '.ssh', 'known_hosts');
+
+      const unknown = await lab.run(hostArgs, { HOME: home });
+      assert.equal(unknown.code, 6, unknown.stderr);
+      assert.match(unknown.stderr, /has no trusted host key in .*known_hosts[\s\S]*next: Connect once with `ssh ubuntu@/);
+
+      await writeFile(knownHosts, `${ip} ${type} ${generateEd25519('other').publicKey.split(' ')[1]}\n`);
+      const wrong = await lab.run(hostArgs, { HOME: home });
+      assert.equal(wrong.code, 6, wrong.stderr);
+      assert.match(wrong.stderr, /presented SSH host key SHA256:\S+, which does not match the key recorded for it in/);
+
+      await writeFile(knownHosts, `# a comment\n${ip} ${type} ${key}\n`);
+      const run = await lab.run(hostArgs, { HOME: home });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout) as ReportJson & { environment: { target: string } };
+      assert.equal(report.environment.target, `ubuntu@${ip}`);
+      assert.equal(report.pid.cause, 'nested-pid-namespace');
+      assertNothingLeft();
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
 
   test('without a VM, exercise says to run labvm up first', async () => {
     const run = await lab.run(['exercise', '--name', 'never-created']);

@@ -37,6 +37,12 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
     assert.match(run.stdout, new RegExp(`${name} is ready`));
     assert.match(run.stdout, /docker\s+\S+ \(reached over SSH\)/);
     assert.match(run.stdout, new RegExp(`Next: labvm exercise --name ${name}`));
+    const clientKey = await readFile(join(lab.home, name, 'id_ed25519'), 'utf8');
+    const keyBody = clientKey.split('\n')[2]!;
+    for (const output of [run.stdout, run.stderr]) {
+      assert.doesNotMatch(output, /PRIVATE KEY/, 'no private key in the output');
+      assert.ok(!output.includes(keyBody), 'no client key material in the output');
+    }
   });
 
   test('state is private to the user: folder 0700, files 0600', async () => {
