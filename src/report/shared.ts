@@ -48,7 +48,7 @@ export function nspidText(nspid: number[]): string {
 
 const METHODS: Record<Method, string> = {
   native: 'native (nsenter run on the host)',
-  container: 'container (nsenter run from a helper container)',
+  container: 'container (nsenter run from a helper container: --pid=host to see the PID, plus CAP_SYS_ADMIN, which setns needs)',
 };
 
 export function environmentRows(report: ExerciseReport): Array<[string, string]> {
