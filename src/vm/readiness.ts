@@ -87,7 +87,8 @@ export async function waitForCloudInit(remote: RemoteHost, name: string, deadlin
   if (status === 'running' || status === 'unknown' && deadline.remainingMs === 0) {
     throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`labvm up --name ${name}\` again to keep following it.`);
   }
-  const log = await remote.run('tail -n 25 /var/log/cloud-init-output.log');
+  // The table of authorized keys and the host key banner that end the log say nothing about the failure.
+  const log = await remote.run("grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' /var/log/cloud-init-output.log | tail -n 25");
   throw new LabvmError(`cloud-init finished with status "${status}" on the VM: Docker may not be installed.`, 'vm',
     `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`labvm down --name ${name}\` and \`labvm up --name ${name}\`.`,
     `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);

@@ -13,6 +13,7 @@
 //   MULTIPASS_DOUBLE_IMAGE             image of new instances (default labvm-test/vm-standin:latest)
 //   MULTIPASS_DOUBLE_CLOUD_INIT_DELAY  seconds the instance waits before cloud-init (a slow boot)
 //   MULTIPASS_DOUBLE_DAEMON_DOWN=1     behave as if multipassd were unreachable
+//   MULTIPASS_DOUBLE_FAILING_RUNCMD    a shell line put first in the user-data's runcmd (to make provisioning fail)
 //   MULTIPASS_DOUBLE_PHASE_TIMEOUT     seconds the daemon waits for each launch phase, in place of the
 //                                      300 s default or --timeout (a slow network makes the real one give up)
 
@@ -403,6 +404,10 @@ function mergeUserData(userData: Record<string, unknown>): string {
   const merged = { ...userData };
   const keys = Array.isArray(merged.ssh_authorized_keys) ? merged.ssh_authorized_keys : [];
   merged.ssh_authorized_keys = [...keys, daemonPublicKey()];
+  // Test knob: a runcmd line run first that fails, so cloud-init ends in `status: error` (boot-finished is
+  // still written, as on a real VM whose provisioning failed).
+  const failing = process.env.MULTIPASS_DOUBLE_FAILING_RUNCMD;
+  if (failing) merged.runcmd = [failing, ...(Array.isArray(merged.runcmd) ? merged.runcmd : [])];
   if (Array.isArray(merged.users) && !merged.users.includes('default')) merged.users = [...merged.users, 'default'];
   return `#cloud-config\n${YAML.stringify(merged, { lineWidth: 0 })}`;
 }

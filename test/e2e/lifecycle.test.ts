@@ -176,6 +176,21 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     assert.deepEqual(leftoversOf(name), []);
   });
 
+  test('failed provisioning is reported with its phase, cause and the end of the cloud-init log', async () => {
+    const name = fresh('broken');
+    const failing = { MULTIPASS_DOUBLE_FAILING_RUNCMD: 'echo "simulated provisioning failure" >&2; exit 3' };
+    const run = await lab.run(['up', '--name', name, '--timeout', '300'], failing);
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(run.stderr, /✖ cloud-init finished/);
+    assert.match(run.stderr, /cloud-init finished with status "error" on the VM: Docker may not be installed/);
+    assert.match(run.stderr, /last lines of \/var\/log\/cloud-init-output.log[\s\S]*simulated provisioning failure/);
+    assert.match(run.stderr, new RegExp(`next: .*labvm down --name ${name}`));
+    const again = await lab.run(['up', '--name', name, '--timeout', '60']);
+    assert.equal(again.code, 4, 'a second up reports the same failure instead of calling the VM ready');
+    assert.equal((await lab.run(['down', '--name', name])).code, 0);
+    assert.deepEqual(leftoversOf(name), []);
+  });
+
   test('an instance labvm did not create is refused, and left alone by down', async () => {
     const name = fresh('foreign');
     const launched = multipassDouble(['launch', '--name', name, '--cloud-init', '-'], '#cloud-config\n{}\n');
