@@ -51,7 +51,7 @@ export async function runExerciseCommand(options: ExerciseCommandOptions, output
       startedAt: startedAt.toISOString(), durationSeconds: (Date.now() - startedAt.getTime()) / 1000, labvmVersion: labvmVersion(),
     });
     if (options.report) await writeFile(resolve(options.report), renderMarkdown(report), 'utf8');
-    output.print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: output.color }));
+    output.print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: output.color }).trimEnd());
     if (options.report && !options.json) output.print(`Markdown report written to ${resolve(options.report)}`);
     return report;
   } finally {

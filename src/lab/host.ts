@@ -14,7 +14,12 @@ export class LabHost {
 
   /** Runs as root (the VM's user has password-less sudo; -n makes a password prompt an error instead of a hang). */
   async sudo(args: Array<string | number>, what: string): Promise<string> {
-    return this.remote.check(`sudo -n ${shellQuote(args)}`, what);
+    const result = await this.remote.run(`sudo -n ${shellQuote(args)}`);
+    if (result.exitCode !== 0) {
+      throw new LabvmError(`${what} failed on ${this.remote.target.label} (exit ${result.exitCode ?? result.signal}).`, 'exercise',
+        undefined, (result.stderr || result.stdout).trim().slice(-2000));
+    }
+    return result.stdout;
   }
 
   async sudoShell(script: string, what: string): Promise<string> {

@@ -34,17 +34,18 @@ export class Sleepers {
 
   async start(request: SleepRequest): Promise<StartedSleep> {
     const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
-    const started = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter);
+    // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
+    const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
+    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter, started);
     started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
     return started;
   }
 
   /** The VM's own nsenter, detached (setsid, no stdio) so it outlives the SSH channel that started it. */
-  private async startNative(nsenter: string[]): Promise<StartedSleep> {
+  private async startNative(nsenter: string[]): Promise<number> {
     const script = `setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>&1 & echo $!`;
-    const launcherPid = Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
-    return { hostPid: 0, launcherPid };
+    return Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
   }
 
   /**
@@ -52,8 +53,9 @@ export class Sleepers {
    * It needs CAP_SYS_ADMIN, which setns(2) requires for these namespaces (and which Docker's seccomp profile
    * ties setns to); CAP_SYS_CHROOT, needed to join a mount namespace, is a Docker default. Nothing else.
    */
-  private async startInHelper(nsenter: string[]): Promise<StartedSleep> {
+  private async startInHelper(nsenter: string[], started: StartedSleep): Promise<number> {
     const name = `labvm-nsenter-helper-${++this.helperCount}`;
+    started.helperContainer = name;
     await removeContainer(this.host, name);
     const container = await this.host.docker.createContainer({
       name,
@@ -62,17 +64,13 @@ export class Sleepers {
       Labels: { [EXERCISE_LABEL]: 'nsenter-helper' },
       HostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'] },
     });
-    const started: StartedSleep = { hostPid: 0, launcherPid: 0, helperContainer: name };
-    this.started.push(started); // tracked before start, so a failure below still removes it
     await container.start();
     const state = (await container.inspect()).State;
     if (!state.Running) {
       const logs = await container.logs({ stdout: true, stderr: true });
       throw new LabvmError('The nsenter helper container exited at once.', 'exercise', undefined, logs.toString('utf8').trim());
     }
-    started.launcherPid = state.Pid;
-    this.started.pop();
-    return started;
+    return state.Pid;
   }
 
   private async waitForChild(launcherPid: number): Promise<number> {

@@ -80,16 +80,6 @@ export class RemoteHost {
     });
   }
 
-  /** Like run(), but a non-zero exit becomes an error that quotes the command's stderr. */
-  async check(command: string, what: string, options: RunOptions = {}): Promise<string> {
-    const result = await this.run(command, options);
-    if (result.exitCode !== 0) {
-      throw new LabvmError(`${what} failed on ${this.target.label} (exit ${result.exitCode ?? result.signal}).`, 'exercise',
-        undefined, (result.stderr || result.stdout).trim().slice(-2000));
-    }
-    return result.stdout;
-  }
-
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
   get docker(): DockerOverSsh {
     this.dockerOverSsh ??= new DockerOverSsh(this.client);
