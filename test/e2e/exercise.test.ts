@@ -123,6 +123,15 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assertNothingLeft();
   });
 
+  test('--keep leaves the container for exploring by hand; the next run replaces it', async () => {
+    const kept = await lab.run(exercise('--keep', '--json'));
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), 'my-nginx-cntr');
+    const next = await lab.run(exercise('--json'));
+    assert.equal(next.code, 0, next.stderr);
+    assertNothingLeft();
+  });
+
   test('a container left by a crashed run is replaced, not an error', async () => {
     const leftover = inVm(name, `docker run -d --name my-nginx-cntr ${NGINX_BASE_IMAGE}`);
     assert.equal(leftover.code, 0, leftover.stderr);

@@ -4,7 +4,7 @@ import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstanceState } from '../../src/core/state.js';
 import { connectToInstance } from '../../src/vm/instance.js';
-import { LabvmEnv, e2eUnavailable, inVm, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import { LabvmEnv, e2eUnavailable, finished, inVm, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
 
 /** labvm up / status / down through the Multipass test double, against real VM stand-ins. */
 
@@ -163,6 +163,26 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /Multipass stopped waiting, but the VM keeps provisioning/);
     assert.match(run.stdout, new RegExp(`${name} is ready`));
+    assert.equal((await lab.run(['down', '--name', name])).code, 0);
+    assert.deepEqual(leftoversOf(name), []);
+  });
+
+  test('Ctrl-C while launching: labvm exits 130, and the next up follows the VM to readiness', async () => {
+    const name = fresh('ctrlc');
+    const child = lab.spawn(['up', '--name', name, '--timeout', '300'], { MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '5' });
+    const done = finished(child);
+    let stderr = '';
+    let interrupted = false;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!interrupted && stderr.includes('Starting ')) interrupted = child.kill('SIGINT');
+    });
+    const run = await done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /interrupted\. Run the same command again to resume, or `labvm down`/);
+    const again = await lab.run(['up', '--name', name, '--timeout', '300']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`${name} (is|was already) ready`));
     assert.equal((await lab.run(['down', '--name', name])).code, 0);
     assert.deepEqual(leftoversOf(name), []);
   });
