@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { generateEd25519 } from '../../src/vm/keys.js';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName } from '../support/labvm.js';
+import { LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, interruptWhen, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName } from '../support/labvm.js';
 
 /** labvm exercise on a real VM stand-in; the test checks the answers against what it observes itself. */
 
@@ -144,12 +144,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     test(`Ctrl-C after "${after}" (--method ${method}) leaves nothing behind, and the next run succeeds`, async () => {
       const child = lab.spawn(exercise('--method', method));
       const done = finished(child);
-      let stderr = '';
-      let interrupted = false;
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (!interrupted && stderr.includes(`✔ ${after}`)) interrupted = child.kill('SIGINT'); // one Ctrl-C, as a user would
-      });
+      interruptWhen(child, `✔ ${after}`);
       const run = await done;
       assert.equal(run.code, 130, run.stderr);
       assert.match(run.stderr, /interrupted/i);

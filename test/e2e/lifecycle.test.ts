@@ -4,7 +4,7 @@ import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstanceState } from '../../src/core/state.js';
 import { connectToInstance } from '../../src/vm/instance.js';
-import { LabvmEnv, e2eUnavailable, finished, inVm, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import { LabvmEnv, e2eUnavailable, finished, interruptWhen, inVm, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
 
 /** labvm up / status / down through the Multipass test double, against real VM stand-ins. */
 
@@ -171,12 +171,7 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const name = fresh('ctrlc');
     const child = lab.spawn(['up', '--name', name, '--timeout', '300'], { MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '5' });
     const done = finished(child);
-    let stderr = '';
-    let interrupted = false;
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!interrupted && stderr.includes('Starting ')) interrupted = child.kill('SIGINT');
-    });
+    interruptWhen(child, 'Starting ');
     const run = await done;
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, /interrupted\. Run the same command again to resume, or `labvm down`/);

@@ -59,6 +59,16 @@ export function finished(child: ChildProcess): Promise<Run> {
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
+/** Sends one SIGINT (as one Ctrl-C would) as soon as the child's stderr contains `text`. */
+export function interruptWhen(child: ChildProcess, text: string): void {
+  let stderr = '';
+  let interrupted = false;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (!interrupted && stderr.includes(text)) interrupted = child.kill('SIGINT');
+  });
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
 }
