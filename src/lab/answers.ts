@@ -116,6 +116,9 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
   };
 }
 
+/** Security modules that can refuse a signal between processes (SELinux and Smack as well as AppArmor). */
+const SIGNAL_MEDIATING_LSMS = ['apparmor', 'selinux', 'smack'];
+
 /** "docker-default (enforce)" -> "docker-default"; null or "" when there is no label. */
 export function profileOf(label: string | null): string | null {
   if (!label) return null;
@@ -152,7 +155,7 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
         `a capability or UID problem (both are root with CAP_KILL; that would be EPERM, "Operation not permitted"). From the host, the same kill works.`,
     };
   }
-  if (succeeded && !apparmor) {
+  if (succeeded && !apparmor && !environment.lsms.some((lsm) => SIGNAL_MEDIATING_LSMS.includes(lsm))) {
     return {
       ...base,
       cause: 'no-lsm',
@@ -180,7 +183,8 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
       answer: 'Yes: the kill from inside the container ended the process.',
       explanation:
         `AppArmor is active, and both the sender and the sleep run under "${sender}", whose rules let processes of the same ` +
-        'profile signal each other. (The helper container that ran nsenter gave the sleep its own docker-default label.)',
+        'profile signal each other.' +
+        (environment.method === 'container' ? ' The sleep got that label from the helper container that ran nsenter.' : ''),
     };
   }
   return {

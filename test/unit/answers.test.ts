@@ -240,3 +240,13 @@ describe('answerKill and profileOf', () => {
     assert.equal(answerAll(e).killFromInside.cause, 'apparmor');
   });
 });
+
+describe('answerKill with other security modules', () => {
+  it('does not call a successful kill "no-lsm" when SELinux is active', () => {
+    const evidence = noLsm();
+    evidence.environment.lsms = ['capability', 'selinux'];
+    assert.equal(answerAll(evidence).killFromInside.cause, 'unexplained');
+    evidence.environment.lsms = ['capability', 'yama'];
+    assert.equal(answerAll(evidence).killFromInside.cause, 'no-lsm');
+  });
+});
