@@ -14,7 +14,7 @@ STANDIN_IMAGE=labvm-test/vm-standin:latest
 NGINX_IMAGE=labvm-test/nginx-base:latest
 HASH_LABEL=labvm.recipe-hash
 PACKAGES=(docker.io debootstrap debian-archive-keyring cloud-init openssh-client iproute2 procps
-  ca-certificates tar coreutils util-linux)
+  ca-certificates tar coreutils util-linux gpg)
 
 log() { printf '[prepare %s] %s\n' "$(date +%T)" "$*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
