@@ -62,7 +62,7 @@ cli
   .option('--report <file.md>', 'Also write the report as Markdown to this file')
   .option('--json', 'Print the report as one JSON object')
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
-  .option('--keep', 'Leave the container and processes running afterwards, for exploring by hand')
+  .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
   .action(async (options) => {
     const { runExerciseCommand } = await import('./commands/exercise.js');
