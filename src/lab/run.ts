@@ -52,7 +52,7 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
     finished = true;
     return { environment, container, sleep, kill, stop, controls };
   } finally {
-    if (!options.keep || !finished) await cleanUp(host, sleepers, progress, options.keep && finished);
+    if (!(options.keep && finished)) await cleanUp(host, sleepers, progress);
   }
 }
 
@@ -220,13 +220,11 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
   return [noFork, unconfined];
 }
 
-async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, keepContainers: boolean): Promise<void> {
+async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress): Promise<void> {
   await progress.phase('cleaning up', async () => {
-    const problems = keepContainers ? [] : await sleepers.cleanup();
-    if (!keepContainers) {
-      for (const name of [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
-        await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
-      }
+    const problems = await sleepers.cleanup();
+    for (const name of [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
+      await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
     }
     if (problems.length) {
       throw new LabvmError('Some of what the exercise started could not be removed.', 'exercise',
