@@ -14,17 +14,13 @@ import {
   templateDir,
   type UserDataInput,
 } from '../../src/vm/cloud-init.js';
+import { generateEd25519 } from '../../src/vm/keys.js';
 
 const PREPARE_HINT = 'run `bash scripts/test-host/prepare.sh` to install the test host\'s tools';
 
 function keys(): UserDataInput & { clientPrivateKey: string } {
-  const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'labvm test client' });
-  const host = ssh2.utils.generateKeyPairSync('ed25519');
-  return {
-    clientPublicKey: client.public,
-    clientPrivateKey: client.private,
-    hostKey: { privateKey: host.private, publicKey: host.public },
-  };
+  const client = generateEd25519('labvm test client');
+  return { clientPublicKey: client.publicKey, clientPrivateKey: client.privateKey, hostKey: generateEd25519('labvm test host') };
 }
 
 function scriptPath(): string {
@@ -124,7 +120,7 @@ test('redacted user-data has no private key material but keeps the public parts'
 test('bad inputs are refused with a clear error', () => {
   const good = keys();
   const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 });
-  const other = ssh2.utils.generateKeyPairSync('ed25519');
+  const other = { public: generateEd25519('other').publicKey };
   const encrypted = ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'secret', cipher: 'aes256-ctr', rounds: 4 });
   const cases: Array<[string, UserDataInput, RegExp]> = [
     ['empty client key', { ...good, clientPublicKey: '' }, /clientPublicKey must be one OpenSSH ed25519 public key line/],
