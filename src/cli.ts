@@ -65,8 +65,11 @@ cli
   .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
   .action(async (options) => {
-    const { runExerciseCommand } = await import('./commands/exercise.js');
-    await runExerciseCommand(options, { progress, print, color: useColor(process.stdout) });
+    const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
+      import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
+    const { report, markdownFile } = await exercise(options, progress);
+    print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
+    if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
   });
 
 cli.help();

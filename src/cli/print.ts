@@ -3,6 +3,7 @@ import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
+import { upCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
 
@@ -22,7 +23,7 @@ export function upSummary(summary: UpSummary, style: Styler): string {
 
 export function statusText(report: StatusReport, style: Styler): string {
   if (report.state === 'absent') {
-    return `${report.name}: no such instance. Create it with \`labvm up${report.name === 'labvm' ? '' : ` --name ${report.name}`}\`.`;
+    return `${report.name}: no such instance. Create it with \`${upCommand(report.name)}\`.`;
   }
   const docker = report.docker.reachable
     ? `${report.docker.version} (reachable over SSH)`

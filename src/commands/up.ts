@@ -60,7 +60,7 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
 
   const alreadyRunning = existing?.state === 'Running';
   if (!existing || existing.state === 'Deleted' || !record) {
-    record = await launch(options, state, multipass, existing, progress);
+    record = await launch(options, state, multipass, existing, progress, deadline);
   } else if (!alreadyRunning) {
     await resume(options.name, existing, multipass, progress);
   }
@@ -68,7 +68,7 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
 }
 
 async function launch(options: UpOptions & { cpus: number; timeout: number }, state: InstanceState, multipass: Multipass,
-  existing: InstanceInfo | undefined, progress: Progress): Promise<InstanceRecord> {
+  existing: InstanceInfo | undefined, progress: Progress, deadline: Deadline): Promise<InstanceRecord> {
   if (existing?.state === 'Deleted') {
     // Deleted instances still hold their name in Multipass; this one is labvm's own (it has a record).
     await progress.phase('purging the deleted instance', () => multipass.deletePurge(options.name));
@@ -85,7 +85,7 @@ async function launch(options: UpOptions & { cpus: number; timeout: number }, st
   try {
     await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
       async (update) => {
-        const outcome = await multipass.launch({ ...options, timeoutSeconds: options.timeout, userData: userData.text, onProgress: update });
+        const outcome = await multipass.launch({ ...options, timeoutSeconds: deadline.remainingMs / 1000, userData: userData.text, onProgress: update });
         if (outcome === 'still-provisioning') progress.note('Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.');
         return outcome;
       });
@@ -115,7 +115,7 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));
   try {
-    await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline, !!running), (outcome) => outcome);
+    const cloudInit = await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (outcome) => outcome.summary);
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
@@ -123,7 +123,7 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
     const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
-      name, address, release, dockerVersion: version, alreadyReady: !!running,
+      name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,
       sshConfig: state.path('sshConfig'), stateDir: state.dir,
     };
   } finally {

@@ -38,3 +38,9 @@ export const usageError = (message: string, hint?: string) => new LabvmError(mes
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Docker API errors carry the engine's own words in json.message; prefer them to "HTTP code 409". */
+export function dockerErrorMessage(error: unknown): string {
+  const fromEngine = (error as { json?: { message?: string } } | undefined)?.json?.message;
+  return fromEngine ?? errorMessage(error);
+}

@@ -1,13 +1,14 @@
 import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
 import { LabvmError } from './errors.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.LABVM_HOME || join(homedir(), '.labvm');
+  // Absolute, so the ssh_config written there works from any folder.
+  return resolve(env.LABVM_HOME || join(homedir(), '.labvm'));
 }
 
 export interface InstanceRecord {

@@ -201,7 +201,7 @@ export function answerStop(stop: StopEvidence): StopAnswer {
   const insideNamespace = stop.nspid.length >= 2;
   const evidence = [
     `sleep PID ${stop.hostPid} before the stop, NSpid ${stop.nspid.join(' ') || 'absent'}`,
-    `in the container's cgroup (docker top / /proc/${stop.hostPid}/cgroup): ${stop.inContainerCgroup ? 'yes' : 'no'}`,
+    `in the container's cgroup (/proc/${stop.hostPid}/cgroup names the container): ${stop.inContainerCgroup ? 'yes' : 'no'}`,
     `docker stop took ${stop.stopSeconds.toFixed(1)} s; the container's init exited with code ${stop.containerExitCode}`,
     `process ${stop.hostPid} after the stop: ${stop.processSurvived ? 'still running' : 'gone'}`,
   ];
@@ -217,7 +217,7 @@ export function answerStop(stop: StopEvidence): StopAnswer {
         'exits, the kernel sends SIGKILL to every other process in that namespace, and the sleep is one of them. ' +
         (stop.inContainerCgroup
           ? 'The sleep was also in the container\'s cgroup, but the kill comes from the namespace, not the cgroup.'
-          : 'It is not a cgroup kill: the sleep was never in the container\'s cgroup (docker top did not list it).'),
+          : 'It is not a cgroup kill: the sleep was never in the container\'s cgroup.'),
     };
   }
   if (stop.processSurvived && stop.nspid.length === 1) {

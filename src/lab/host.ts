@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
 import { shellQuote, type RemoteHost } from '../remote/ssh.js';
@@ -40,13 +41,23 @@ export class LabHost {
     return (await this.sudo(['readlink', `/proc/${pid}/ns/pid`], 'reading a PID namespace')).trim();
   }
 
-  /** True while the PID exists and still runs the expected program (a PID can be reused by another process). */
+  /** True while the PID exists, is no zombie, and still runs the expected program (PIDs get reused). */
   async isRunning(pid: number, argv: string[]): Promise<boolean> {
-    const cmdline = await this.readProc(pid, 'cmdline');
-    if (cmdline === undefined) return false;
-    const stat = await this.readProc(pid, 'stat');
-    const zombie = stat !== undefined && / Z /.test(stat.slice(stat.lastIndexOf(')')));
-    return !zombie && cmdline.split('\0').filter(Boolean).join(' ') === argv.join(' ');
+    // One round trip: the state letter from stat, then the command line.
+    const result = await this.remote.run(`sudo -n sh -c 'sed -n "s/^.*) \\([A-Z]\\).*/\\1/p" /proc/${pid}/stat && tr "\\0" " " </proc/${pid}/cmdline'`);
+    if (result.exitCode !== 0) return false;
+    const [state = '', cmdline = ''] = result.stdout.split('\n');
+    return state.trim() !== 'Z' && cmdline.trim() === argv.join(' ');
+  }
+
+  /** Polls until the process is gone; false if it still runs after timeoutMs. */
+  async waitUntilGone(pid: number, argv: string[], timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    do {
+      if (!(await this.isRunning(pid, argv))) return true;
+      await delay(100);
+    } while (Date.now() < until);
+    return false;
   }
 
   /** Children of a process (nsenter forks the process that runs the command). */

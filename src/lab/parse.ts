@@ -13,13 +13,18 @@ export interface PsRow {
   line: string;
 }
 
-/** `ps aux` rows: USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND (the command may contain spaces). */
+/** `ps aux` rows, read by the header's columns (USER PID ... COMMAND; the command may contain spaces). */
 export function parsePsAux(listing: string): PsRow[] {
-  return listing.split(/\r?\n/).slice(1).filter((line) => line.trim()).flatMap((line) => {
+  const [header = '', ...lines] = listing.split(/\r?\n/);
+  const columns = header.trim().split(/\s+/);
+  const pidAt = columns.indexOf('PID');
+  const commandAt = columns.findIndex((column) => column === 'COMMAND' || column === 'CMD' || column === 'ARGS');
+  if (pidAt < 0 || commandAt < 0) return [];
+  return lines.filter((line) => line.trim()).flatMap((line) => {
     const fields = line.trim().split(/\s+/);
-    const pid = Number(fields[1]);
-    if (fields.length < 11 || !Number.isInteger(pid)) return [];
-    return [{ user: fields[0]!, pid, command: fields.slice(10).join(' '), line }];
+    const pid = Number(fields[pidAt]);
+    if (fields.length <= commandAt || !Number.isInteger(pid)) return [];
+    return [{ user: fields[columns.indexOf('USER')] ?? '', pid, command: fields.slice(commandAt).join(' '), line }];
   });
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { LabvmError, errorMessage } from '../core/errors.js';
+import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
@@ -27,13 +27,18 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
   const host = new LabHost(remote);
   const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
     if (options.signal.aborted) throw interrupted();
-    return progress.phase(name, work, describe);
+    return progress.phase(name, work, describe).catch((error: unknown) => {
+      if (error instanceof LabvmError) throw error;
+      throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
+        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
+    });
   };
   const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
     (update) => buildExerciseImage(host, options.baseImage, update));
   const sleepers = new Sleepers(host, image);
   let finished = false;
+  let failure: unknown;
   try {
     await step('removing leftovers of earlier runs', () => removeLeftovers(host));
     const container = await step(`running ${CONTAINER_NAME} (port ${HOST_PORT} -> 80)`, () => runNginx(host, image, CONTAINER_NAME, []),
@@ -49,10 +54,20 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
     const stop = await step(`stopping ${CONTAINER_NAME}`, () => stopAndObserve(host, CONTAINER_NAME, stopTarget),
       (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
     const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
+    if (options.signal.aborted) throw interrupted(); // a Ctrl-C during the last step still counts
     finished = true;
     return { environment, container, sleep, kill, stop, controls };
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
-    if (!(options.keep && finished)) await cleanUp(host, sleepers, progress);
+    try {
+      await cleanUp(host, sleepers, progress, options.keep && finished);
+    } catch (cleanupError) {
+      if (failure === undefined) throw cleanupError;
+      // The first failure is what the user must see; what cleanup could not remove is added to it.
+      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim());
+    }
   }
 }
 
@@ -173,17 +188,8 @@ async function killFromInside(host: LabHost, containerName: string, sleep: Sleep
   }
   const command = ['kill', String(sleep.containerPid)];
   const result = await host.exec(containerName, command);
-  const processGone = await waitUntilGone(host, sleep.hostPid, 2_000);
+  const processGone = await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 2_000);
   return { targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone };
-}
-
-async function waitUntilGone(host: LabHost, pid: number, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  do {
-    if (!(await host.isRunning(pid, SLEEP_ARGV))) return true;
-    await delay(100);
-  } while (Date.now() < until);
-  return false;
 }
 
 async function stopAndObserve(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
@@ -191,7 +197,7 @@ async function stopAndObserve(host: LabHost, containerName: string, sleep: Sleep
   const started = Date.now();
   await container.stop({ t: 10 });
   const stopSeconds = (Date.now() - started) / 1000;
-  const processSurvived = !(await waitUntilGone(host, sleep.hostPid, 1_000));
+  const processSurvived = !(await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 1_000));
   const state = (await container.inspect()).State;
   return {
     hostPid: sleep.hostPid, nspid: sleep.nspid, inContainerCgroup: sleep.inContainerCgroup,
@@ -220,15 +226,16 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
   return [noFork, unconfined];
 }
 
-async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress): Promise<void> {
+/** Ends every process and helper this run started; with --keep, only the exercise container itself stays. */
+async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, keepContainer: boolean): Promise<void> {
   await progress.phase('cleaning up', async () => {
     const problems = await sleepers.cleanup();
-    for (const name of [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
+    for (const name of keepContainer ? [UNCONFINED_CONTAINER] : [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
       await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
     }
     if (problems.length) {
       throw new LabvmError('Some of what the exercise started could not be removed.', 'exercise',
         'Remove it by hand on the host (docker rm -f, sudo kill), then run the exercise again.', problems.join('\n'));
     }
-  });
+  }, () => (keepContainer ? `kept ${CONTAINER_NAME} (--keep)` : 'nothing left running'));
 }

@@ -99,12 +99,13 @@ export class Sleepers {
     return problems;
   }
 
+  /** Kills the PID only while it still runs `argv` (never a reused PID), and checks that it is gone. */
   private async killIfOurs(pid: number, argv: string[]): Promise<void> {
     if (!pid) return;
     const cmdline = (await this.host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
-    if (cmdline.length && argv.every((word, index) => cmdline[index] === word)) {
-      await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
-    }
+    if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
+    await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
+    if (!(await this.host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
   }
 }
 

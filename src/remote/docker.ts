@@ -2,6 +2,7 @@ import { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { Client, ClientChannel } from 'ssh2';
+import { LabvmError } from '../core/errors.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -19,7 +20,7 @@ class DockerSocketAgent extends Agent {
       this.client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (error, channel) =>
         error ? callback(dockerSocketError(error)) : callback(null, asSocket(channel)));
     } catch (error) {
-      callback(error as Error); // "Not connected" is thrown synchronously once the connection is gone
+      callback(dockerSocketError(error as Error)); // "Not connected" is thrown synchronously once the connection is gone
     }
     return undefined;
   }
@@ -34,8 +35,9 @@ function asSocket(channel: ClientChannel): Duplex {
   return channel;
 }
 
-function dockerSocketError(error: Error): Error {
-  return new Error(`the VM refused a connection to ${DOCKER_SOCKET} (${error.message}); is Docker running there and is the user in the docker group?`);
+function dockerSocketError(error: Error): LabvmError {
+  return new LabvmError(`The host refused a connection to ${DOCKER_SOCKET} over SSH (${error.message}).`, 'vm',
+    'Check that Docker runs there (`sudo systemctl status docker`) and that the SSH user is in the docker group (`id -nG`), then log in anew.');
 }
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */

@@ -1,4 +1,4 @@
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
@@ -7,7 +7,9 @@ export interface SshTarget {
   host: string;
   port: number;
   username: string;
-  privateKey: string;
+  privateKey?: string;
+  /** An ssh-agent (socket path, or named pipe on Windows) to authenticate with instead of, or besides, the key. */
+  agent?: string;
   /** Raw public keys the host may present; anything else is refused before authentication. */
   trustedHostKeys: Buffer[];
   /** Where the trusted keys came from, for messages ("the key pinned at launch", "~/.ssh/known_hosts"). */
@@ -35,10 +37,14 @@ export interface RunOptions {
  */
 export class RemoteHost {
   private dockerOverSsh?: DockerOverSsh;
-  private closed = false;
+  /** Why the connection dropped after it was up, for the next operation's message. */
+  private lostBecause?: string;
 
   private constructor(readonly client: Client, readonly target: SshTarget) {
-    client.on('close', () => (this.closed = true));
+    // Errors after `ready` (a dropped network, a keepalive timeout) end pending channels; without a listener
+    // the next one would crash the process.
+    client.on('error', (error) => (this.lostBecause = errorMessage(error)));
+    client.on('close', () => (this.lostBecause ??= 'the connection was closed'));
   }
 
   static connect(target: SshTarget, readyTimeoutMs = 20_000): Promise<RemoteHost> {
@@ -50,33 +56,42 @@ export class RemoteHost {
         port: target.port,
         username: target.username,
         privateKey: target.privateKey,
+        agent: target.agent,
         readyTimeout: readyTimeoutMs,
         keepaliveInterval: 10_000,
+        // Ask for the key types we can check: a known_hosts line may hold only an ECDSA or RSA key.
+        algorithms: { serverHostKey: hostKeyAlgorithms(target.trustedHostKeys) },
         hostVerifier: (key: Buffer) => {
           presentedKey = key;
           return target.trustedHostKeys.some((trusted) => trusted.equals(key));
         },
       };
-      client.once('ready', () => resolve(new RemoteHost(client, target)));
-      client.once('error', (error) => {
+      const onError = (error: Error & { level?: string }) => {
         client.end();
         reject(connectError(error, target, presentedKey));
+      };
+      client.once('ready', () => {
+        client.off('error', onError);
+        resolve(new RemoteHost(client, target));
       });
-      client.connect(config);
+      client.on('error', onError);
+      try {
+        client.connect(config);
+      } catch (error) {
+        onError(error as Error); // ssh2 throws at once for a key it cannot parse
+      }
     });
-  }
-
-  get isOpen(): boolean {
-    return !this.closed;
   }
 
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (error, channel) => {
-        if (error) return reject(remoteError(`could not start \`${command}\``, error, this.target));
-        collect(channel, options, resolve);
-      });
+      const fail = (error: unknown) => reject(remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
+      try {
+        this.client.exec(command, (error, channel) => (error ? fail(error) : collect(channel, options, resolve)));
+      } catch (error) {
+        fail(error); // "Not connected" is thrown synchronously once the connection is gone
+      }
     });
   }
 
@@ -87,10 +102,13 @@ export class RemoteHost {
   }
 
   /** A plain HTTP GET to a port on the host, tunnelled through the connection (no curl needed there). */
-  httpGet(port: number, path = '/'): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  httpGet(port: number, path = '/', timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
     return new Promise((resolve, reject) => {
       this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (error, channel) => {
         if (error) return reject(error);
+        // A listener that accepts but never answers must not hang the caller.
+        const timer = setTimeout(() => channel.close(), timeoutMs);
+        channel.on('close', () => clearTimeout(timer));
         let response = '';
         channel.setEncoding('utf8');
         channel.on('data', (chunk: string) => (response += chunk));
@@ -120,7 +138,7 @@ function collect(channel: ClientChannel, options: RunOptions, resolve: (result: 
   let stderr = '';
   let exitCode: number | null = null;
   let signal: string | undefined;
-  const timer = options.timeoutMs ? setTimeout(() => channel.close(), options.timeoutMs) : undefined;
+  const timer = options.timeoutMs !== undefined ? setTimeout(() => channel.close(), Math.max(1, options.timeoutMs)) : undefined;
   channel.setEncoding('utf8');
   channel.stderr.setEncoding('utf8');
   channel.on('data', (chunk: string) => (stdout += chunk));
@@ -145,15 +163,26 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
       target.trustHint,
     );
   }
+  if (/privateKey|private key/i.test(error.message)) {
+    return new LabvmError(`The SSH key for ${target.label} cannot be used: ${error.message}.`, 'usage',
+      'Use an unencrypted key with --identity, or load the key into your ssh-agent.');
+  }
   if (error.level === 'client-authentication') {
     return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint);
   }
   return remoteError(`could not connect over SSH to ${target.host}:${target.port}`, error, target);
 }
 
-function remoteError(what: string, error: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${errorMessage(error)}.`, 'vm',
+function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
+  return new LabvmError(`${target.label}: ${what}: ${typeof cause === 'string' ? cause : errorMessage(cause)}.`, 'vm',
     'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).');
+}
+
+/** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */
+export function hostKeyAlgorithms(trusted: Buffer[]): ServerHostKeyAlgorithm[] {
+  const types = new Set(trusted.map((blob) => blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1')));
+  return [...types].flatMap((type): ServerHostKeyAlgorithm[] =>
+    (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm]));
 }
 
 /** Quotes arguments for the remote POSIX shell. */

@@ -1,5 +1,5 @@
 /**
- * The report as a JSON-ready object. This shape is a public interface, documented in JSON-SCHEMA.md: add fields
+ * The report as a JSON-ready object. This shape is a public interface, documented in the README (JSON output): add fields
  * freely, but rename or remove one only together with a new schemaVersion.
  */
 import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';

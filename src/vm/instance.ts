@@ -1,5 +1,8 @@
 import { LabvmError } from '../core/errors.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
+import { validateInstanceName } from '../core/validate.js';
+import { upCommand } from '../core/hints.js';
+import { Multipass } from './multipass.js';
 import { knownHostsLine, publicKeyBlob } from '../remote/host-keys.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
 import { generateEd25519, type KeyPair } from './keys.js';
@@ -71,6 +74,19 @@ function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
     throw new LabvmError(`The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`, 'trust',
       `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
   }
+}
+
+/** Connects to a labvm VM that must already be up: a clear next step otherwise. */
+export async function connectToRunningInstance(name: string, multipass = new Multipass()): Promise<RemoteHost> {
+  validateInstanceName(name);
+  const state = new InstanceState(name);
+  const [record, info] = await Promise.all([state.readRecord(), multipass.info(name)]);
+  const hint = `Run \`${upCommand(name)}\` first.`;
+  if (!record) throw new LabvmError(`There is no labvm VM named "${name}".`, 'vm', hint);
+  if (!info || info.state !== 'Running' || !info.ipv4) {
+    throw new LabvmError(`The VM "${name}" is ${info ? `${info.state}${info.ipv4 ? '' : ' without an IP address'}` : 'missing'}.`, 'vm', hint);
+  }
+  return connectToInstance(state, record, info.ipv4);
 }
 
 export function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number): Promise<RemoteHost> {

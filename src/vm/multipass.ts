@@ -10,21 +10,31 @@ export interface RunResult {
   stderr: string;
 }
 
-export type Runner = (executable: string, args: string[], stdin?: string, onStdout?: (chunk: string) => void) => Promise<RunResult>;
+export type Runner = (executable: string, args: string[], stdin?: string, onStdout?: (chunk: string) => void, timeoutMs?: number) => Promise<RunResult>;
+
+/** Multipass's exit code when its client stops waiting; labvm uses it too when it stops waiting for multipass. */
+export const CLIENT_TIMEOUT_EXIT = 5;
 
 /** Runs without a shell, so it works the same where no bash exists (multipass.exe on Windows). */
-export const spawnRunner: Runner = (executable, args, stdin, onStdout) =>
+export const spawnRunner: Runner = (executable, args, stdin, onStdout, timeoutMs) =>
   new Promise((resolve, reject) => {
     const child = spawn(executable, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
     let stdout = '';
     let stderr = '';
+    let stoppedWaiting = false;
+    // Only the client is stopped: like Multipass's own timer, the daemon goes on with the VM.
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => (stoppedWaiting = child.kill()), Math.max(1, timeoutMs));
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       onStdout?.(chunk);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (stoppedWaiting) resolve({ exitCode: CLIENT_TIMEOUT_EXIT, stdout, stderr: `${stderr}labvm stopped waiting for multipass: the timeout elapsed\n` });
+      else resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
     child.stdin.on('error', () => undefined); // the child may exit before reading stdin; its exit code tells why
     child.stdin.end(stdin ?? '');
   });
@@ -111,11 +121,12 @@ export class Multipass {
       '--cpus', String(options.cpus),
       '--memory', options.memory,
       '--disk', options.disk,
-      '--timeout', String(options.timeoutSeconds),
+      // No --timeout: Multipass's own per-phase waits (300 s) may give up early, after which labvm follows the VM;
+      // labvm's deadline bounds the whole launch, image download included.
       '--cloud-init', '-', // stdin: the snap-confined client cannot read /tmp or hidden folders
     ];
     const onStdout = options.onProgress && progressLines(options.onProgress);
-    const result = await this.run(args, { stdin: options.userData, allowFailure: true, onStdout });
+    const result = await this.run(args, { stdin: options.userData, allowFailure: true, onStdout, timeoutMs: options.timeoutSeconds * 1000 });
     if (result.exitCode === 0) return 'launched';
     if (isLaunchTimeout(result)) return 'still-provisioning';
     throw new MultipassError('launch', result);
@@ -133,17 +144,13 @@ export class Multipass {
     throw new MultipassError('delete', result);
   }
 
-  async exec(name: string, command: string[]): Promise<RunResult> {
-    return this.run(['exec', name, '--', ...command], { allowFailure: true });
-  }
-
   private async run(
     args: string[],
-    options: { stdin?: string; allowFailure?: boolean; onStdout?: (chunk: string) => void } = {},
+    options: { stdin?: string; allowFailure?: boolean; onStdout?: (chunk: string) => void; timeoutMs?: number } = {},
   ): Promise<RunResult> {
     let result: RunResult;
     try {
-      result = await this.runner(this.executable, args, options.stdin, options.onStdout);
+      result = await this.runner(this.executable, args, options.stdin, options.onStdout, options.timeoutMs);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
@@ -182,7 +189,7 @@ export function isValidIpv4(value: string): boolean {
 
 /** Exit 5 is the client timer; "timed out waiting" is a daemon phase timeout. Either way the VM lives on. */
 export function isLaunchTimeout(result: RunResult): boolean {
-  return result.exitCode === 5 || /timed out waiting for/i.test(result.stderr);
+  return result.exitCode === CLIENT_TIMEOUT_EXIT || /timed out waiting for/i.test(result.stderr);
 }
 
 /** Turns the spinner's ANSI noise into plain progress lines ("Retrieving image: 42%"). */

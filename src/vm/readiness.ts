@@ -1,8 +1,9 @@
 import pRetry, { AbortError } from 'p-retry';
-import { LabvmError, errorMessage } from '../core/errors.js';
+import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import { PROVISIONED_MARKER } from './cloud-init.js';
+import { upCommand } from '../core/hints.js';
 import { connectToInstance } from './instance.js';
 import type { InstanceInfo, Multipass } from './multipass.js';
 
@@ -27,18 +28,25 @@ export class Deadline {
 const POLL = { factor: 1.5, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
 
 /** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
+/** How long a Running VM may lack an address before labvm stops hoping (VirtualBox's NAT never gives one). */
+const NO_ADDRESS_LIMIT_MS = 120_000;
+
+/** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
 export async function waitForAddress(multipass: Multipass, name: string, deadline: Deadline, update: (detail: string) => void): Promise<InstanceInfo> {
+  let runningSince: number | undefined;
   return pRetry(async () => {
     const info = await multipass.info(name);
-    if (!info) throw new AbortError(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', 'Run `labvm up` again.'));
-    if (info.state !== 'Running' || !info.ipv4) {
-      update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
-      throw new Error(`instance is ${info.state}`);
+    if (!info) throw new AbortError(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
+    if (info.state === 'Running' && info.ipv4) return info;
+    if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
+      throw new AbortError(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
+        'On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then `labvm down` and `labvm up`.'));
     }
-    return info;
+    update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
+    throw new Error(`instance is ${info.state}`);
   }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
     throw error instanceof LabvmError ? error : deadline.expired('the VM to get an IP address',
-      `Check \`multipass info ${name}\`; on Windows with VirtualBox the VM has no reachable IP (use Hyper-V).`);
+      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`);
   });
 }
 
@@ -74,23 +82,32 @@ function parseStatus(text: string | undefined): CloudInitStatus {
   return known.find((status) => status === text) ?? 'unknown';
 }
 
+export interface CloudInitOutcome {
+  summary: string;
+  /** Provisioning had finished before this run looked: the VM was ready already. */
+  alreadyProvisioned: boolean;
+}
+
 /**
- * Waits for cloud-init to finish and checks it succeeded: boot-finished (all that `multipass launch` waits for)
- * is written even when modules fail, so "Launched" does not mean Docker was installed.
+ * Waits for cloud-init to finish and checks that labvm's provisioning succeeded: boot-finished (all that
+ * `multipass launch` waits for) is written even when modules fail, so "Launched" does not mean Docker is there.
+ * The marker, written last by labvm's runcmd and only when every step succeeded, is the success check; cloud-init's
+ * own status is reported beside it (newer releases say "degraded" for warnings that do not matter here).
  */
-export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline, acceptMarker = false): Promise<string> {
-  // The marker is the last thing labvm's runcmd writes, and only when every step succeeded. On a VM that
-  // was already running it is enough, and spares the time `cloud-init status` takes to start.
-  if (acceptMarker && (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0) return `provisioned (${PROVISIONED_MARKER})`;
+export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline): Promise<CloudInitOutcome> {
+  const provisioned = async () => (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0;
+  if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
   const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs);
-  if (status === 'done') return 'status: done';
-  if (status === 'running' || status === 'unknown' && deadline.remainingMs === 0) {
-    throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`labvm up --name ${name}\` again to keep following it.`);
+  if (await provisioned()) {
+    return { summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`, alreadyProvisioned: false };
+  }
+  if (status === 'running' || (status === 'unknown' && deadline.remainingMs === 0)) {
+    throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`${upCommand(name)}\` again to keep following it.`);
   }
   // The table of authorized keys and the host key banner that end the log say nothing about the failure.
   const log = await remote.run("grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' /var/log/cloud-init-output.log | tail -n 25");
-  throw new LabvmError(`cloud-init finished with status "${status}" on the VM: Docker may not be installed.`, 'vm',
-    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`labvm down --name ${name}\` and \`labvm up --name ${name}\`.`,
+  throw new LabvmError(`cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`, 'vm',
+    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`labvm down --name ${name}\` and \`${upCommand(name)}\`.`,
     `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);
 }
 
@@ -101,6 +118,11 @@ export async function hasDockerGroup(remote: RemoteHost): Promise<boolean> {
 }
 
 export async function dockerVersion(remote: RemoteHost): Promise<string> {
-  const version = await remote.docker.api.version();
-  return version.Version;
+  try {
+    return (await remote.docker.api.version()).Version;
+  } catch (error) {
+    if (error instanceof LabvmError) throw error;
+    throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
+      'Check Docker there with `sudo systemctl status docker`, or run `labvm up` again.');
+  }
 }

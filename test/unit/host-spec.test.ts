@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseHostSpec } from '../../src/commands/exercise.js';
+import { parseHostSpec } from '../../src/remote/host-target.js';
 import { expectLabvmError } from './helpers.js';
 
 describe('parseHostSpec', () => {

@@ -141,3 +141,18 @@ describe('inContainerCgroup', () => {
     assert.equal(inContainerCgroup('', ID), false);
   });
 });
+
+describe('parsePsAux with BusyBox ps', () => {
+  it('reads the PID and command columns from the header', () => {
+    const listing = 'PID   USER     TIME  COMMAND\n    1 root      0:00 nginx: master process nginx -g daemon off;\n   31 root      0:00 sleep 600\n';
+    const rows = parsePsAux(listing);
+    assert.deepEqual(rows.map((row) => [row.pid, row.command, row.user]), [
+      [1, 'nginx: master process nginx -g daemon off;', 'root'],
+      [31, 'sleep 600', 'root'],
+    ]);
+  });
+
+  it('gives no rows for output without a PID or COMMAND header', () => {
+    assert.deepEqual(parsePsAux('something else\n 1 2 3\n'), []);
+  });
+});
