@@ -5,6 +5,7 @@ import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
 import { deliverInterrupt } from './core/interrupt.js';
+import { lastValues } from './cli/options.js';
 import { downText, errorText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
@@ -28,7 +29,8 @@ cli
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
-  .action(async (options) => {
+  .action(async (given) => {
+    const options = lastValues(given);
     const { up, previewUserData } = await import('./commands/up.js');
     if (options.printCloudInit) return print(previewUserData());
     print(upSummary(await up(options, progress), outStyle));
@@ -38,7 +40,8 @@ cli
   .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version')
   .option('--name <name>', 'Instance name', { default: 'labvm' })
   .option('--json', 'Print one JSON object')
-  .action(async (options) => {
+  .action(async (given) => {
+    const options = lastValues(given);
     const { status } = await import('./commands/status.js');
     const report = await status(String(options.name));
     print(options.json ? JSON.stringify(report, null, 2) : statusText(report, outStyle));
@@ -47,7 +50,8 @@ cli
 cli
   .command('down', 'Delete the VM (purged) and everything labvm created for it')
   .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .action(async (options) => {
+  .action(async (given) => {
+    const options = lastValues(given);
     const { down } = await import('./commands/down.js');
     print(downText(await down(String(options.name), progress)));
   });
@@ -64,7 +68,8 @@ cli
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
   .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
-  .action(async (options) => {
+  .action(async (given) => {
+    const options = lastValues(given);
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
     const { report, markdownFile } = await exercise(options, progress);

@@ -118,15 +118,40 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
       assert.ok(markdown.includes(question), question);
       assert.ok(run.stdout.includes(question), question);
     }
-    assert.match(run.stdout, /sleep 600.*\d+\s+\d+/);
+    const pids = /sleep 600 \(nsenter\)\s+(\d+)\s+(\d+)\s+(\d+) (\d+)/.exec(run.stdout);
+    assert.ok(pids, 'the process table has the sleep with both PIDs and NSpid');
+    assert.equal(pids[1], pids[3], 'host PID = NSpid outer');
+    assert.equal(pids[2], pids[4], 'container PID = NSpid inner');
+    assert.notEqual(pids[1], pids[2]);
     assert.doesNotMatch(run.stdout, /\x1b\[/, 'no colour when stdout is not a terminal');
     assertNothingLeft();
   });
 
+  test('a different observation gives a different answer: a kill that is refused is reported, not explained away', async () => {
+    // An image whose kill refuses like AppArmor would, on a host without AppArmor: labvm must not claim AppArmor.
+    const refusing = 'labvm-test/nginx-refusing-kill:latest';
+    const dockerfile = `FROM ${NGINX_BASE_IMAGE}\nRUN printf '#!/bin/sh\\necho "kill: ($1): Permission denied" >&2\\nexit 1\\n' > /usr/bin/kill && chmod 755 /usr/bin/kill\n`;
+    const build = docker(['exec', '-i', standinContainer(name), 'docker', 'build', '-q', '-t', refusing, '-'], dockerfile);
+    assert.equal(build.code, 0, build.stderr);
+    const run = await lab.run(['exercise', '--name', name, '--base-image', refusing, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as ReportJson;
+    assert.equal(report.killFromInside.killed, false);
+    assert.equal(report.killFromInside.exitCode, 1);
+    assert.match(report.killFromInside.stderr, /Permission denied/);
+    assert.equal(report.killFromInside.cause, 'unexplained', 'no AppArmor here, so the refusal has no known cause');
+    // The sleep lived on, so question 2 was observed on that same sleep, and the stop still killed it.
+    assert.equal(report.stopContainer.processSurvived, false);
+    assert.equal(report.stopContainer.cause, 'pid-namespace-init-exit');
+    assertNothingLeft();
+  });
+
   test('--keep leaves the container for exploring by hand; the next run replaces it', async () => {
-    const kept = await lab.run(exercise('--keep', '--json'));
+    const kept = await lab.run(exercise('--keep', '--controls', '--method', 'container', '--json'));
     assert.equal(kept.code, 0, kept.stderr);
-    assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), 'my-nginx-cntr');
+    assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), 'my-nginx-cntr', 'helpers and controls removed');
+    const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
+    assert.equal(processes, '', 'the no-fork sleep, which survives the stop, was still ended');
     const next = await lab.run(exercise('--json'));
     assert.equal(next.code, 0, next.stderr);
     assertNothingLeft();
