@@ -168,6 +168,20 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     assert.deepEqual(leftoversOf(name), []);
   });
 
+  test('labvm\'s --timeout bounds the launch (exit 5, with the next step), and the next up resumes', async () => {
+    const name = fresh('deadline');
+    const slow = { MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '20' };
+    const run = await lab.run(['up', '--name', name, '--timeout', '6'], slow);
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, /Timed out after 6s waiting for/);
+    assert.match(run.stderr, new RegExp(`next: .*labvm up --name ${name}\` again`));
+    const again = await lab.run(['up', '--name', name, '--timeout', '300']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`${name} is ready`));
+    assert.equal((await lab.run(['down', '--name', name])).code, 0);
+    assert.deepEqual(leftoversOf(name), []);
+  });
+
   test('Ctrl-C while launching: labvm exits 130, and the next up follows the VM to readiness', async () => {
     const name = fresh('ctrlc');
     const child = lab.spawn(['up', '--name', name, '--timeout', '300'], { MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '5' });
