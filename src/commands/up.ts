@@ -86,7 +86,11 @@ async function launch(options: UpOptions & { cpus: number; timeout: number }, st
     await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
       async (update) => {
         const outcome = await multipass.launch({ ...options, timeoutSeconds: deadline.remainingMs / 1000, userData: userData.text, onProgress: update });
-        if (outcome === 'still-provisioning') progress.note('Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.');
+        if (outcome === 'still-provisioning') {
+          progress.note(deadline.remainingMs > 0
+            ? 'Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.'
+            : 'The --timeout elapsed during the launch; the VM keeps provisioning in Multipass.');
+        }
         return outcome;
       });
   } catch (error) {
