@@ -21,6 +21,7 @@ export interface Answer<Cause extends string> {
 }
 
 export interface PidAnswer extends Answer<PidCause> {
+  kind: 'pid';
   host: number;
   container: number | null;
   nspid: number[];
@@ -28,12 +29,14 @@ export interface PidAnswer extends Answer<PidCause> {
 }
 
 export interface KillAnswer extends Answer<KillCause> {
+  kind: 'killFromInside';
   killed: boolean;
   exitCode: number;
   stderr: string;
 }
 
 export interface StopAnswer extends Answer<StopCause> {
+  kind: 'stopContainer';
   processSurvived: boolean;
 }
 
@@ -77,7 +80,7 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
     `NSpid in /proc/${hostPid}/status: ${nspid.join(' ') || 'absent'}`,
     `PID namespace of the sleep: ${sleep.pidNamespace}; of the container: ${sleep.containerPidNamespace}`,
   ];
-  const base = { question: QUESTIONS.pid, host: hostPid, container: containerPid, nspid, same: containerPid === hostPid, evidence };
+  const base = { kind: 'pid' as const, question: QUESTIONS.pid, host: hostPid, container: containerPid, nspid, same: containerPid === hostPid, evidence };
 
   if (sameNamespace && nspid.length >= 2 && nspid[0] === hostPid && containerPid !== null && innermost === containerPid) {
     return {
@@ -140,7 +143,7 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
     `AppArmor label of the sleep (the target): ${sleep.label ?? 'none'}`,
     `Docker security options: ${environment.dockerSecurityOptions.join(', ') || 'none'}`,
   ];
-  const base = { question: QUESTIONS.kill, killed, exitCode: kill.exitCode, stderr: kill.stderr.trim(), evidence };
+  const base = { kind: 'killFromInside' as const, question: QUESTIONS.kill, killed, exitCode: kill.exitCode, stderr: kill.stderr.trim(), evidence };
   const deniedWithEacces = !killed && kill.exitCode !== 0 && /permission denied/i.test(kill.stderr);
 
   if (deniedWithEacces && apparmor && sender && sender !== 'unconfined' && target === 'unconfined') {
@@ -205,7 +208,7 @@ export function answerStop(stop: StopEvidence): StopAnswer {
     `docker stop took ${stop.stopSeconds.toFixed(1)} s; the container's init exited with code ${stop.containerExitCode}`,
     `process ${stop.hostPid} after the stop: ${stop.processSurvived ? 'still running' : 'gone'}`,
   ];
-  const base = { question: QUESTIONS.stop, processSurvived: stop.processSurvived, evidence };
+  const base = { kind: 'stopContainer' as const, question: QUESTIONS.stop, processSurvived: stop.processSurvived, evidence };
 
   if (!stop.processSurvived && insideNamespace) {
     return {

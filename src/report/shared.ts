@@ -1,5 +1,5 @@
 /** Content shared by the terminal and Markdown renderers: what to show, in which order, with which words. */
-import { QUESTIONS, type KillAnswer, type PidAnswer, type StopAnswer } from '../lab/answers.js';
+import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
 import type { Evidence, Method, SleepEvidence } from '../lab/evidence.js';
 import type { ExerciseReport } from './model.js';
 
@@ -31,11 +31,9 @@ export function questionSections(report: ExerciseReport): QuestionSection[] {
   ];
 }
 
-/** Which question an answer belongs to (control answers come as an untagged list). */
+/** Which question an answer belongs to (control answers come as one list). */
 export function answerKind(answer: AnyAnswer): QuestionKey {
-  if (answer.question === QUESTIONS.pid) return 'pid';
-  if (answer.question === QUESTIONS.stop) return 'stopContainer';
-  return 'killFromInside';
+  return answer.kind;
 }
 
 export function labelText(label: string | null): string {
