@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { projectPath } from '../core/paths.js';
 import { LabvmError } from '../core/errors.js';
 import type { LabHost } from './host.js';
@@ -12,18 +13,26 @@ interface BuildEvent {
 }
 
 /** Builds nginx + procps from the Dockerfile shipped in src/lab/image, streaming the build's output lines. */
-export async function buildExerciseImage(host: LabHost, baseImage: string, onLine: (line: string) => void): Promise<string> {
+export async function buildExerciseImage(host: LabHost, baseImage: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<string> {
   const builder = host.remote.docker.builder;
   const stream = await builder.buildImage(
     { context: projectPath('src', 'lab', 'image'), src: ['Dockerfile'] },
-    { t: EXERCISE_IMAGE, buildargs: { BASE_IMAGE: baseImage }, rm: true, forcerm: true },
+    // Ctrl-C drops the request, and the engine cancels a build whose client went away.
+    { t: EXERCISE_IMAGE, buildargs: { BASE_IMAGE: baseImage }, rm: true, forcerm: true, abortSignal: signal },
   );
+  const intermediates: string[] = [];
   const events = await new Promise<BuildEvent[]>((resolve, reject) => {
     builder.modem.followProgress(stream, (error: Error | null, output: BuildEvent[]) => (error ? reject(error) : resolve(output)),
       (event: BuildEvent) => {
         const line = (event.stream ?? event.status ?? '').trim();
+        const intermediate = /^---> Running in ([0-9a-f]{12,64})$/.exec(line)?.[1];
+        if (intermediate) intermediates.push(intermediate);
         if (line) onLine(line);
       });
+  }).catch(async (error: unknown) => {
+    // A cancelled build leaves its step's container for the engine to remove later: remove it now.
+    await Promise.all(intermediates.map((id) => removeContainerAndWait(host, id)));
+    throw error;
   });
   const failure = events.find((event) => event.error);
   if (failure) {
@@ -34,4 +43,16 @@ export async function buildExerciseImage(host: LabHost, baseImage: string, onLin
         : 'Run the exercise again; the build output above says which step failed.');
   }
   return EXERCISE_IMAGE;
+}
+
+async function removeContainerAndWait(host: LabHost, id: string): Promise<void> {
+  const container = host.docker.getContainer(id);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await container.remove({ force: true });
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return;
+    }
+    await delay(200); // 409 "removal already in progress": the engine is at it
+  }
 }

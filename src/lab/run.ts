@@ -28,6 +28,7 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
   const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
     if (options.signal.aborted) throw interrupted();
     return progress.phase(name, work, describe).catch((error: unknown) => {
+      if (options.signal.aborted) throw interrupted(); // whatever the step said as it was cut short
       if (error instanceof LabvmError) throw error;
       throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
         'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
@@ -35,7 +36,7 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
   };
   const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
-    (update) => buildExerciseImage(host, options.baseImage, update));
+    (update) => buildExerciseImage(host, options.baseImage, update, options.signal));
   const sleepers = new Sleepers(host, image);
   let finished = false;
   let failure: unknown;

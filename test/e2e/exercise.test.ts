@@ -211,6 +211,21 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     }
   });
 
+  test('Ctrl-C during the image build cancels the build itself, and leaves nothing behind', async () => {
+    // A base image whose `ps` takes 30 s, so the Dockerfile's procps check makes the build slow.
+    const slow = 'labvm-test/nginx-slow-ps:latest';
+    const dockerfile = `FROM ${NGINX_BASE_IMAGE}\nRUN mv /usr/bin/ps /usr/bin/ps.real && printf '#!/bin/sh\\nsleep 30\\nexec /usr/bin/ps.real "$@"\\n' > /usr/bin/ps && chmod 755 /usr/bin/ps\n`;
+    const build = docker(['exec', '-i', standinContainer(name), 'docker', 'build', '-q', '-t', slow, '-'], dockerfile);
+    assert.equal(build.code, 0, build.stderr);
+    const child = lab.spawn(['exercise', '--name', name, '--base-image', slow]);
+    const done = finished(child);
+    interruptWhen(child, '---> Running in');
+    const run = await done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /✖ building the exercise image/, 'the build was cut short, not waited for');
+    assertNothingLeft();
+  });
+
   test('without a VM, exercise says to run labvm up first', async () => {
     const run = await lab.run(['exercise', '--name', 'never-created']);
     assert.equal(run.code, 4);
