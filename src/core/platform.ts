@@ -10,26 +10,32 @@ export function hasPosixModes(platform: Platform = currentPlatform()): boolean {
   return platform !== 'win32';
 }
 
+/** How to install and start Multipass on each OS (Linux is the default for anything else). */
+const MULTIPASS_HINTS = {
+  darwin: {
+    install: 'Install Multipass with `brew install --cask multipass` (or the .pkg from the Multipass website), then run `multipass version`.',
+    daemon: 'Start the Multipass app (or `sudo launchctl kickstart -k system/com.canonical.multipassd`) and try again.',
+  },
+  win32: {
+    install: 'Install Multipass with `winget install Canonical.Multipass` (or the .msi from the Multipass website; it needs Hyper-V or VirtualBox), then open a new terminal and run `multipass version`.',
+    daemon: 'Start the "Multipass" service (Services app, or `Start-Service Multipass` in an administrator PowerShell) and try again.',
+  },
+  linux: {
+    install: 'Install Multipass with `sudo snap install multipass`, then run `multipass version`.',
+    daemon: 'Start the daemon with `sudo snap start multipass` and try again.',
+  },
+} as const;
+
+function hintsFor(platform: Platform) {
+  return platform === 'darwin' || platform === 'win32' ? MULTIPASS_HINTS[platform] : MULTIPASS_HINTS.linux;
+}
+
 export function multipassInstallHint(platform: Platform = currentPlatform()): string {
-  switch (platform) {
-    case 'darwin':
-      return 'Install Multipass with `brew install --cask multipass` (or the .pkg from the Multipass website), then run `multipass version`.';
-    case 'win32':
-      return 'Install Multipass with `winget install Canonical.Multipass` (or the .msi from the Multipass website; it needs Hyper-V or VirtualBox), then open a new terminal and run `multipass version`.';
-    default:
-      return 'Install Multipass with `sudo snap install multipass`, then run `multipass version`.';
-  }
+  return hintsFor(platform).install;
 }
 
 export function multipassDaemonHint(platform: Platform = currentPlatform()): string {
-  switch (platform) {
-    case 'darwin':
-      return 'Start the Multipass app (or `sudo launchctl kickstart -k system/com.canonical.multipassd`) and try again.';
-    case 'win32':
-      return 'Start the "Multipass" service (Services app, or `Start-Service Multipass` in an administrator PowerShell) and try again.';
-    default:
-      return 'Start the daemon with `sudo snap start multipass` and try again.';
-  }
+  return hintsFor(platform).daemon;
 }
 
 /** The executable to run: LABVM_MULTIPASS wins, so a non-standard install or a test double can be used. */

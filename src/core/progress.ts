@@ -29,8 +29,3 @@ export function streamProgress(write: (line: string) => void, style: Styler, now
     note: (message) => write(`  ${message}`),
   };
 }
-
-export const silentProgress: Progress = {
-  phase: (_name, work) => work(() => undefined),
-  note: () => undefined,
-};

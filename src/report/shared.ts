@@ -1,6 +1,7 @@
 /** Content shared by the terminal and Markdown renderers: what to show, in which order, with which words. */
 import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
 import type { Evidence, Method, SleepEvidence } from '../lab/evidence.js';
+import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 
 export type AnyAnswer = PidAnswer | KillAnswer | StopAnswer;
@@ -72,7 +73,7 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 export function processRows(evidence: Evidence): string[][] {
   const { container, sleep, stop } = evidence;
   const rows = [
-    ['nginx master (init)', String(container.hostPid), '1', NOT_COLLECTED, 'yes', labelText(container.initLabel)],
+    ['nginx master (init)', String(container.hostPid), initPidInContainer(sleep), NOT_COLLECTED, NOT_COLLECTED, labelText(container.initLabel)],
     ['sleep 600 (nsenter)', String(sleep.hostPid), sleep.containerPid === null ? 'not listed' : String(sleep.containerPid),
       nspidText(sleep.nspid), yesNo(sleep.inContainerCgroup), labelText(sleep.label)],
   ];
@@ -81,6 +82,12 @@ export function processRows(evidence: Evidence): string[][] {
   }
   rows.push(['docker exec (kill)', NOT_COLLECTED, NOT_COLLECTED, NOT_COLLECTED, NOT_COLLECTED, labelText(container.execLabel)]);
   return rows;
+}
+
+/** The nginx master's PID as the container's `ps aux` listed it (it is the container's init, so normally 1). */
+function initPidInContainer(sleep: SleepEvidence): string {
+  const master = parsePsAux(sleep.psAux).find((row) => row.command.startsWith('nginx: master'));
+  return master ? String(master.pid) : NOT_COLLECTED;
 }
 
 /** Footnotes for the process table: what the extra rows are. */

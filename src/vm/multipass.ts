@@ -69,7 +69,8 @@ export type LaunchOutcome = 'launched' | 'still-provisioning';
 /** A LabvmError (kind 'vm'), so the CLI shows Multipass's own message and exits 4 instead of reporting a labvm bug. */
 export class MultipassError extends LabvmError {
   constructor(readonly command: string, readonly result: RunResult) {
-    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`, 'vm');
+    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`, 'vm',
+      `Multipass's own words are above; \`multipass list\` shows the instances, and its log has more detail. Then run the labvm command again.`);
     this.name = 'MultipassError';
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { silentProgress, streamProgress, type Progress } from '../../src/core/progress.js';
+import { streamProgress, type Progress } from '../../src/core/progress.js';
 import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
 
 const ANSI = /\x1b\[/;
@@ -80,13 +80,8 @@ describe('streamProgress', () => {
   });
 });
 
-describe('plainStyle and silentProgress', () => {
+describe('plainStyle', () => {
   it('plainStyle returns text unchanged', () => {
     for (const paint of [plainStyle.green, plainStyle.red, plainStyle.dim, plainStyle.bold]) assert.equal(paint('✔ text'), '✔ text');
-  });
-
-  it('silentProgress runs the work and returns its result', async () => {
-    assert.equal(await silentProgress.phase('x', async (update) => { update('ignored'); return 42; }), 42);
-    await assert.rejects(silentProgress.phase('x', async () => { throw new Error('boom'); }), /boom/);
   });
 });

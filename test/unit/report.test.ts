@@ -175,7 +175,7 @@ describe('the Ubuntu report specifically', () => {
     const plain = renderTerminal(report, { color: false });
     assert.match(plain, /sleep 600 \(nsenter\)\s+46926\s+64\s+46926 64\s+no\s+unconfined\n/);
     assert.match(plain, /docker exec \(kill\)\s+—\s+—\s+—\s+—\s+docker-default \(enforce\)\n/);
-    assert.match(plain, /nginx master \(init\)\s+46712\s+1\s+—\s+yes\s+docker-default \(enforce\)\n/);
+    assert.match(plain, /nginx master \(init\)\s+46712\s+1\s+—\s+—\s+docker-default \(enforce\)\n/);
   });
 
   it('lists the controls in both renderers', () => {
@@ -307,3 +307,22 @@ function schemaErrors(json: unknown): string[] {
   }
   return errors;
 }
+
+describe('process table: the init\'s PID in the container comes from the ps listing', () => {
+  const initRow = (evidence: Evidence) =>
+    renderTerminal(buildReport(evidence, META), { color: false }).split('\n').find((line) => line.trimStart().startsWith('nginx master (init)'))!;
+
+  it('shows the PID ps listed for the nginx master', () => {
+    const evidence = variant(noLsm(), (e) => {
+      e.sleep.psAux = e.sleep.psAux.replace(/^(root\s+)1(\s.*nginx: master)/m, '$17$2');
+    });
+    assert.match(initRow(evidence), /nginx master \(init\)\s+\d+\s+7\s/);
+  });
+
+  it('shows — when ps did not list an nginx master', () => {
+    const evidence = variant(noLsm(), (e) => {
+      e.sleep.psAux = e.sleep.psAux.split('\n').filter((line) => !line.includes('nginx: master')).join('\n');
+    });
+    assert.match(initRow(evidence), /nginx master \(init\)\s+\d+\s+—\s/);
+  });
+});
