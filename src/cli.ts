@@ -4,7 +4,8 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
-import { deliverInterrupt } from './core/interrupt.js';
+import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
+import { fileSystemError } from './core/fs.js';
 import { lastValues } from './cli/options.js';
 import { downText, errorText, statusText, upSummary } from './cli/print.js';
 
@@ -72,9 +73,10 @@ cli
     const options = lastValues(given);
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
-    const { report, markdownFile } = await exercise(options, progress);
+    const { report, saveReport } = await exercise(options, progress);
+    // Shown first: a report file that cannot be written then loses nothing.
     print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
-    if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
+    if (saveReport) process.stderr.write(`Markdown report written to ${await saveReport()}\n`);
   });
 
 cli.help();
@@ -94,27 +96,53 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function exitCodeOf(error: unknown): number {
+  const signal = receivedSignal();
+  if (signal) return signalExitCode(signal); // whatever the command failed with once it was told to stop
   if (error instanceof LabvmError) return error.exitCode;
   if (error instanceof Error && error.name === 'CACError') return ExitCode.usage;
   return ExitCode.internal;
 }
 
-process.on('SIGINT', () => {
-  if (deliverInterrupt()) {
-    process.stderr.write(`\n${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
-    return;
+/** What the user sees for a failure: a usage error for cac's, a file-system error with its path, else as it is. */
+function userError(error: unknown): unknown {
+  if (error instanceof Error && error.name === 'CACError') return new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.');
+  const signal = receivedSignal();
+  if (signal && !(error instanceof LabvmError && error.kind === 'interrupted')) {
+    // e.g. a multipass child that got the same Ctrl-C from the terminal and failed because of it
+    return new LabvmError(`Interrupted (${signal}).`, 'interrupted', undefined, error instanceof Error ? error.message : String(error));
   }
-  process.stderr.write(`\n${errStyle.red('labvm: interrupted.')} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
-  process.exit(ExitCode.interrupted);
+  return fileSystemError(error, 'use', (error as NodeJS.ErrnoException | undefined)?.path ?? 'a file');
+}
+
+for (const signal of HANDLED_SIGNALS) {
+  process.on(signal, () => {
+    if (deliverInterrupt(signal)) {
+      process.stderr.write(`\n${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (Ctrl-C again to quit at once)…\n`);
+      return;
+    }
+    process.stderr.write(`\n${errStyle.red(`labvm: interrupted (${signal}).`)} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
+    process.exit(signalExitCode(signal));
+  });
+}
+
+let settled = false;
+// Node exits when nothing is left to do; if the command's promise is still pending then, something never
+// answered (a bug): say so and fail, never exit 0 with nothing printed.
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write(`${errorText(new Error('labvm stopped with the command unfinished: an operation never completed.'), errStyle)}\n`);
+  process.exitCode = receivedSignal() ? signalExitCode(receivedSignal()!) : ExitCode.internal;
 });
 
 main(process.argv).then(
-  (code) => (process.exitCode = code),
+  (code) => {
+    settled = true;
+    process.exitCode = code;
+  },
   (error: unknown) => {
-    const wrapped = error instanceof Error && error.name === 'CACError'
-      ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.')
-      : error;
-    process.stderr.write(`${errorText(wrapped, errStyle)}\n`);
+    settled = true;
+    process.stderr.write(`${errorText(userError(error), errStyle)}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -1,4 +1,5 @@
 import { LabvmError } from '../core/errors.js';
+import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
@@ -13,6 +14,10 @@ export interface DownResult {
 /** Removes the VM (purged, so the name is free again) and labvm's state for it. Idempotent. */
 export async function down(name: string, progress: Progress, multipass = new Multipass()): Promise<DownResult> {
   validateInstanceName(name);
+  return withInstanceLock(name, 'down', () => downLocked(name, progress, multipass));
+}
+
+async function downLocked(name: string, progress: Progress, multipass: Multipass): Promise<DownResult> {
   const state = new InstanceState(name);
   const [info, hasState] = await Promise.all([multipass.info(name), state.exists()]);
   const record = hasState ? await state.readRecord().catch(() => undefined) : undefined;

@@ -1,16 +1,20 @@
-import { access, constants, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { errorMessage, usageError } from '../core/errors.js';
-import { abortOnInterrupt } from '../core/interrupt.js';
+import { open, rm, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { LabvmError, errorMessage, usageError } from '../core/errors.js';
+import { fileSystemError, writeFileAtomic } from '../core/fs.js';
+import { abortOnInterrupt, abortable, interrupted } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
+import { validateImageReference } from '../core/validate.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
 import { gatherEvidence } from '../lab/run.js';
-import { hostTarget } from '../remote/host-target.js';
+import { hostTarget, parseHostSpec } from '../remote/host-target.js';
 import { RemoteHost } from '../remote/ssh.js';
 import { buildReport, type ExerciseReport } from '../report/model.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { connectToRunningInstance } from '../vm/instance.js';
+import { withInstanceLock } from '../core/lock.js';
+import { validateInstanceName } from '../core/validate.js';
 
 export interface ExerciseCommandOptions {
   name: string;
@@ -25,28 +29,45 @@ export interface ExerciseCommandOptions {
 
 export interface ExerciseResult {
   report: ExerciseReport;
-  /** Where the Markdown report was written, when --report was given. */
-  markdownFile?: string;
+  /** Writes the Markdown report when --report was given (called after the report is shown, so a failing write loses nothing). */
+  saveReport?: () => Promise<string>;
 }
 
 /** Connects, runs the experiment, interprets the evidence; the CLI prints the result. */
 export async function exercise(options: ExerciseCommandOptions, progress: Progress): Promise<ExerciseResult> {
+  // Everything that can be checked is checked before anything runs.
   const method = parseMethod(options.method);
+  validateImageReference(options.baseImage, '--base-image');
+  if (options.host) parseHostSpec(options.host);
+  else {
+    if (options.identity) throw usageError('--identity goes with --host.');
+    validateInstanceName(options.name);
+  }
   const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report);
+  const run = () => runExercise(options, method, progress);
+  const report = options.host ? await run() : await withInstanceLock(options.name, 'exercise', run);
+  return { report, saveReport: markdownFile ? () => saveMarkdown(markdownFile, report) : undefined };
+}
+
+async function runExercise(options: ExerciseCommandOptions, method: Method, progress: Progress): Promise<ExerciseReport> {
   const { signal, dispose } = abortOnInterrupt();
   try {
-    const remote = await progress.phase('connecting over SSH', () => connect(options));
+    const remote = await progress.phase('connecting over SSH', () =>
+      abortable(connect(options), signal, (late) => late.close()).catch((error: unknown) => {
+        // A Ctrl-C on a terminal reaches multipass too, which then fails: the interrupt is what happened.
+        throw signal.aborted ? interrupted('nothing was started yet') : error;
+      }));
     try {
       const startedAt = new Date();
       const evidence = await gatherEvidence(remote, {
         target: remote.target.label, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
+        rerun: options.host ? `labvm exercise --host ${options.host}` : `labvm exercise${options.name === 'labvm' ? '' : ` --name ${options.name}`}`,
+        reconnect: () => RemoteHost.connect(remote.target, 10_000),
       }, progress);
-      const report = buildReport(evidence, {
+      return buildReport(evidence, {
         startedAt: startedAt.toISOString(), durationSeconds: (Date.now() - startedAt.getTime()) / 1000, labvmVersion: labvmVersion(),
       });
-      if (markdownFile) await writeFile(markdownFile, renderMarkdown(report), 'utf8');
-      return { report, markdownFile };
     } finally {
       remote.close();
     }
@@ -60,18 +81,36 @@ function parseMethod(method: string): Method {
   throw usageError(`Unknown --method "${method}".`, 'Use --method native (the host\'s nsenter) or --method container (a helper container).');
 }
 
-/** Checked before anything runs, so a typo in the path does not cost a whole run. */
+const REPORT_FIX = 'Pass --report a file in a folder that exists and that you can write to.';
+
+/** Opened for writing before anything runs, so a folder, /proc or a read-only place does not cost a whole run. */
 async function checkReportFile(file: string): Promise<string> {
-  if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`);
+  if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`, REPORT_FIX);
   const path = resolve(file);
-  await access(dirname(path), constants.W_OK).catch((error: unknown) => {
-    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'Pass --report a file in a folder that exists and that you can write to.');
-  });
+  const existed = await stat(path).then((found) => {
+    if (found.isDirectory()) throw usageError(`--report ${path} is a folder.`, REPORT_FIX);
+    return true;
+  }, () => false);
+  try {
+    await (await open(path, 'a')).close(); // 'a' creates it if needed and keeps what is there
+  } catch (error) {
+    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, REPORT_FIX);
+  }
+  if (!existed) await rm(path, { force: true });
   return path;
+}
+
+async function saveMarkdown(path: string, report: ExerciseReport): Promise<string> {
+  try {
+    await writeFileAtomic(path, renderMarkdown(report));
+    return path;
+  } catch (error) {
+    const failure = fileSystemError(error, 'write the report to', path, 'The report is shown above.');
+    throw failure instanceof LabvmError ? failure : new LabvmError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'prerequisite', 'The report is shown above.');
+  }
 }
 
 async function connect(options: ExerciseCommandOptions): Promise<RemoteHost> {
   if (options.host) return RemoteHost.connect(await hostTarget(options.host, options.identity));
-  if (options.identity) throw usageError('--identity goes with --host.');
   return connectToRunningInstance(options.name);
 }

@@ -1,9 +1,10 @@
-import { LabvmError } from '../core/errors.js';
+import { LabvmError, usageError } from '../core/errors.js';
+import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName, parseSize, parsePositiveInteger } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
-import { ensureClientKey, hostAlias, pinAndRecord, writeSshConfig, connectToInstance } from '../vm/instance.js';
+import { ensureClientKey, hostAlias, pinAndRecord, restorePinnedFiles, writeSshConfig, connectToInstance } from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
 import { Multipass, type InstanceInfo } from '../vm/multipass.js';
 import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
@@ -31,12 +32,26 @@ export interface UpSummary {
 // Multipass 1.16's minimums; the Docker install needs more than that to be comfortable, but the user decides.
 const MIN_MEMORY = 512 * 1024 ** 2;
 const MIN_DISK = 4 * 1024 ** 3;
+// Upper bounds that no laptop reaches, so a typo (or an overflow) is refused before anything runs.
+const MAX_MEMORY = 1024 * 1024 ** 3;
+const MAX_DISK = 65536 * 1024 ** 3;
+export const MAX_CPUS = 256;
+/** A day: far beyond any launch, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
+export const MAX_TIMEOUT_SECONDS = 86_400;
 
 export function validateUpOptions(options: UpOptions): UpOptions & { cpus: number; timeout: number } {
   validateInstanceName(options.name);
-  parseSize(options.memory, 'memory', MIN_MEMORY);
-  parseSize(options.disk, 'disk', MIN_DISK);
-  return { ...options, cpus: parsePositiveInteger(options.cpus, 'CPU count'), timeout: parsePositiveInteger(options.timeout, 'timeout') };
+  parseSize(options.memory, 'memory', MIN_MEMORY, MAX_MEMORY);
+  parseSize(options.disk, 'disk', MIN_DISK, MAX_DISK);
+  // Multipass takes a release, an alias, a remote:release, or a file:// or http(s):// URL: no spaces, quotes or `$`.
+  if (!/^[\w.:/\\@%+~-]+$/.test(options.image)) {
+    throw usageError(`Invalid --image "${options.image}".`, 'Use an Ubuntu release such as 24.04 or noble (`multipass find` lists them), or a file:// or https:// image URL.');
+  }
+  return {
+    ...options,
+    cpus: parsePositiveInteger(options.cpus, 'CPU count', MAX_CPUS),
+    timeout: parsePositiveInteger(options.timeout, 'timeout in seconds', MAX_TIMEOUT_SECONDS),
+  };
 }
 
 /** The user-data `up --print-cloud-init` shows: the same rendering, private keys redacted, nothing launched. */
@@ -47,6 +62,10 @@ export function previewUserData(): string {
 
 export async function up(input: UpOptions, progress: Progress, multipass = new Multipass()): Promise<UpSummary> {
   const options = validateUpOptions(input);
+  return withInstanceLock(options.name, 'up', () => upLocked(options, progress, multipass));
+}
+
+async function upLocked(options: UpOptions & { cpus: number; timeout: number }, progress: Progress, multipass: Multipass): Promise<UpSummary> {
   const deadline = Deadline.in(options.timeout);
   await progress.phase('preflight', () => multipass.preflight(), (v) => `Multipass ${v.daemon}`);
 
@@ -115,6 +134,7 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
   const info = await progress.phase('VM running with an IP address',
     async (update) => (running?.ipv4 ? running : waitForAddress(multipass, name, deadline, update)), (i) => i.ipv4!);
   const address = info.ipv4!;
+  await restorePinnedFiles(state, record);
   await writeSshConfig(state, address);
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));

@@ -8,6 +8,7 @@ export const ExitCode = {
   timeout: 5,
   trust: 6,
   exercise: 7,
+  busy: 8,
   interrupted: 130,
 } as const;
 
@@ -23,8 +24,9 @@ export class LabvmError extends Error {
     readonly kind: ExitCodeName,
     readonly hint?: string,
     readonly details?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'LabvmError';
   }
 

@@ -1,8 +1,21 @@
+import { LabvmError } from './errors.js';
+
 /**
- * Ctrl-C handling: a command that must clean up registers an AbortController and gets the first Ctrl-C as an
- * abort; without one (or on a second Ctrl-C) the process exits at once.
+ * Signals: SIGINT (Ctrl-C), SIGTERM (`timeout`, CI runners, IDE stop buttons) and SIGHUP (a closed terminal) take
+ * one path. A command that must clean up registers an AbortController and gets the first signal as an abort;
+ * without one (or on a second signal) the process exits at once. The exit code is 128 + the signal's number.
  */
+export const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type HandledSignal = (typeof HANDLED_SIGNALS)[number];
+
+const SIGNAL_NUMBERS: Record<HandledSignal, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 let active: AbortController | undefined;
+let received: HandledSignal | undefined;
+
+export function signalExitCode(signal: HandledSignal): number {
+  return 128 + SIGNAL_NUMBERS[signal];
+}
 
 export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -10,9 +23,41 @@ export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void }
   return { signal: controller.signal, dispose: () => active === controller && (active = undefined) };
 }
 
-/** Called by the CLI's SIGINT handler: true when a command took the interrupt and will clean up and exit. */
-export function deliverInterrupt(): boolean {
+/** Called by the CLI's signal handlers: true when a command took the signal and will clean up and exit. */
+export function deliverInterrupt(signal: HandledSignal): boolean {
+  received ??= signal;
   if (!active || active.signal.aborted) return false;
-  active.abort();
+  active.abort(interrupted('the command was stopped'));
   return true;
+}
+
+/** The first signal this process received, if any: whatever the command then fails with, the exit code is the signal's. */
+export function receivedSignal(): HandledSignal | undefined {
+  return received;
+}
+
+export function interrupted(what: string): LabvmError {
+  return new LabvmError(`Interrupted${received ? ` (${received})` : ''}: ${what}.`, 'interrupted');
+}
+
+/**
+ * Settles with `work`, or rejects as soon as `signal` aborts. A result that arrives after the abort is handed
+ * to `discard` (to close a connection nobody will use).
+ */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal, discard?: (late: T) => void): Promise<T> {
+  if (signal.aborted) {
+    work.then(discard, () => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.then(discard, () => undefined);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error as Error)),
+    );
+  });
 }

@@ -1,9 +1,12 @@
-import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
 import { LabvmError } from './errors.js';
+import { fileSystemError, writeFileAtomic } from './fs.js';
+
+/** The way round a state folder that cannot be used, besides repairing it. */
+const OTHER_HOME = 'Or set LABVM_HOME to another folder of yours.';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -52,24 +55,37 @@ export class InstanceState {
   }
 
   async ensureDir(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (hasPosixModes(this.platform)) await chmod(this.dir, 0o700);
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (hasPosixModes(this.platform)) await chmod(this.dir, 0o700);
+    } catch (error) {
+      throw fileSystemError(error, 'create the folder', this.dir, OTHER_HOME);
+    }
   }
 
   /** Writes via a temporary file and a rename, so a crash never leaves a half-written file behind. */
   async write(file: keyof typeof stateFiles, content: string): Promise<void> {
     await this.ensureDir();
-    const target = this.path(file);
-    const temporary = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temporary, content, { mode: 0o600 });
-    if (hasPosixModes(this.platform)) await chmod(temporary, 0o600);
-    await rename(temporary, target);
+    await writeFileAtomic(this.path(file), content, { bits: 0o600, enforce: hasPosixModes(this.platform) }).catch((error: unknown) => {
+      throw fileSystemError(error, 'write', this.path(file), OTHER_HOME);
+    });
+  }
+
+  /** Private again (0700 folder, 0600 files) after someone loosened the modes: OpenSSH refuses a readable key. */
+  async restoreModes(): Promise<void> {
+    if (!hasPosixModes(this.platform)) return;
+    await this.ensureDir();
+    for (const file of Object.keys(stateFiles) as Array<keyof typeof stateFiles>) {
+      await chmod(this.path(file), 0o600).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw fileSystemError(error, 'change the mode of', this.path(file), OTHER_HOME);
+      });
+    }
   }
 
   async read(file: keyof typeof stateFiles): Promise<string | undefined> {
     return readFile(this.path(file), 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
-      throw error;
+      throw fileSystemError(error, 'read', this.path(file), OTHER_HOME);
     });
   }
 
@@ -94,6 +110,8 @@ export class InstanceState {
   }
 
   async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
+    await rm(this.dir, { recursive: true, force: true }).catch((error: unknown) => {
+      throw fileSystemError(error, 'remove', this.dir);
+    });
   }
 }

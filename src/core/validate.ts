@@ -6,7 +6,14 @@ const INSTANCE_NAME = /^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const SIZE = /^(\d+)(\.\d+)?([KMG](i?B)?|B)?$/i;
 const UNIT_BYTES: Record<string, number> = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
+/** A hostname label: the VM takes its name as its hostname. */
+export const MAX_NAME_LENGTH = 63;
+
 export function validateInstanceName(name: string): string {
+  if (name.length > MAX_NAME_LENGTH) {
+    throw usageError(`The instance name is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed (it becomes the VM's hostname).`,
+      'Choose a shorter name with --name.');
+  }
   if (!INSTANCE_NAME.test(name)) {
     throw usageError(
       `Invalid instance name "${name}".`,
@@ -17,7 +24,7 @@ export function validateInstanceName(name: string): string {
 }
 
 /** Parses a Multipass size ("4G", "1.5GiB", "2048M") into bytes. */
-export function parseSize(value: string, what: string, minimumBytes: number): number {
+export function parseSize(value: string, what: string, minimumBytes: number, maximumBytes = Number.MAX_SAFE_INTEGER): number {
   const match = SIZE.exec(value.trim());
   if (!match || (match[2] && !match[3])) {
     throw usageError(`Invalid ${what} size "${value}".`, `Use a number with a unit K, M or G, for example 4G or 2048M.`);
@@ -27,15 +34,39 @@ export function parseSize(value: string, what: string, minimumBytes: number): nu
   if (bytes < minimumBytes) {
     throw usageError(`The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`);
   }
+  if (!(bytes <= maximumBytes)) throw usageError(`The ${what} size ${value} is above the maximum of ${formatBytes(maximumBytes)}.`);
   return bytes;
 }
 
-export function parsePositiveInteger(value: unknown, what: string): number {
+export function parsePositiveInteger(value: unknown, what: string, maximum = Number.MAX_SAFE_INTEGER): number {
   const text = String(value);
   if (!/^\d+$/.test(text) || Number(text) <= 0) {
     throw usageError(`Invalid ${what} "${text}": it must be a whole number greater than 0.`);
   }
+  if (Number(text) > maximum) throw usageError(`The ${what} ${text} is above the maximum of ${maximum}.`);
   return Number(text);
+}
+
+/*
+ * Docker's image reference grammar (distribution/reference regexp.go): [domain[:port]/]path[:tag][@digest],
+ * path components lower-case, at most 255 characters for the name. Checked before connecting, so a typo,
+ * a space or a `$(...)` is a usage error, not a failed build on the VM.
+ */
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const NAME = `(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*`;
+const TAG = '[\\w][\\w.-]{0,127}';
+const DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+const REFERENCE = new RegExp(`^(${NAME})(?::${TAG})?(?:@${DIGEST})?$`);
+
+export function validateImageReference(reference: string, option: string): string {
+  const match = REFERENCE.exec(reference);
+  if (!match || match[1]!.length > 255) {
+    throw usageError(`${option} "${reference}" is not a valid image reference.`,
+      'Use Docker\'s form [registry/]name[:tag][@digest], for example nginx:latest or registry.example.com/library/nginx:1.27 (lower-case name, no spaces).');
+  }
+  return reference;
 }
 
 export function formatBytes(bytes: number): string {

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
+import { interrupted } from '../core/interrupt.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
@@ -20,15 +21,25 @@ export interface ExerciseOptions {
   controls: boolean;
   keep: boolean;
   signal: AbortSignal;
+  /** The command that runs the exercise again (it removes what an earlier run left), for messages. */
+  rerun: string;
+  /** A new connection with the same trust, for cleanup after the first one was lost. */
+  reconnect?: () => Promise<RemoteHost>;
 }
+
+/** Cleanup normally takes seconds; past this bound labvm stops waiting and names what may be left. */
+const CLEANUP_LIMIT_MS = 60_000;
 
 /** Runs the experiment step by step, gathering evidence; it interprets nothing (answers.ts does). */
 export async function gatherEvidence(remote: RemoteHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
   const host = new LabHost(remote);
+  const stopped = () => interrupted('the exercise was stopped and everything it started has been removed');
   const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
-    if (options.signal.aborted) throw interrupted();
-    return progress.phase(name, work, describe).catch((error: unknown) => {
-      if (options.signal.aborted) throw interrupted(); // whatever the step said as it was cut short
+    if (options.signal.aborted) throw stopped();
+    // A step ends when its work does, when the connection is lost, or at Ctrl-C: whatever it waits for inside.
+    return progress.phase(name, (update) => remote.guard(work(update), { signal: options.signal }), describe).catch((error: unknown) => {
+      if (options.signal.aborted) throw stopped(); // whatever the step said as it was cut short
+      if (remote.lost) throw new LabvmError(`${remote.lost.message.replace(/\.$/, '')} during "${name}".`, 'vm', remote.lost.hint);
       if (error instanceof LabvmError) throw error;
       throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
         'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
@@ -55,7 +66,7 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
     const stop = await step(`stopping ${CONTAINER_NAME}`, () => stopAndObserve(host, CONTAINER_NAME, stopTarget),
       (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
     const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
-    if (options.signal.aborted) throw interrupted(); // a Ctrl-C during the last step still counts
+    if (options.signal.aborted) throw stopped(); // a Ctrl-C during the last step still counts
     finished = true;
     return { environment, container, sleep, kill, stop, controls };
   } catch (error) {
@@ -63,17 +74,13 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
     throw error;
   } finally {
     try {
-      await cleanUp(host, sleepers, progress, options.keep && finished);
+      await cleanUp(host, sleepers, progress, options, options.keep && finished);
     } catch (cleanupError) {
       if (failure === undefined) throw cleanupError;
       // The first failure is what the user must see; what cleanup could not remove is added to it.
       progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim());
     }
   }
-}
-
-function interrupted(): LabvmError {
-  return new LabvmError('Interrupted: the exercise was stopped and everything it started has been removed.', 'interrupted');
 }
 
 async function checkHost(host: LabHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
@@ -227,16 +234,49 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
   return [noFork, unconfined];
 }
 
-/** Ends every process and helper this run started; with --keep, only the exercise container itself stays. */
-async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, keepContainer: boolean): Promise<void> {
-  await progress.phase('cleaning up', async () => {
-    const problems = await sleepers.cleanup();
-    for (const name of keepContainer ? [UNCONFINED_CONTAINER] : [CONTAINER_NAME, UNCONFINED_CONTAINER]) {
-      await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
-    }
-    if (problems.length) {
-      throw new LabvmError('Some of what the exercise started could not be removed.', 'exercise',
-        'Remove it by hand on the host (docker rm -f, sudo kill), then run the exercise again.', problems.join('\n'));
+/**
+ * Ends every process and helper this run started; with --keep, only the exercise container itself stays.
+ * A lost connection gets one new one with the same trust; the whole cleanup is bounded. When it cannot finish,
+ * the error names what may be left and how to remove it.
+ */
+async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, options: ExerciseOptions, keepContainer: boolean): Promise<void> {
+  const containers = keepContainer ? [UNCONFINED_CONTAINER] : [CONTAINER_NAME, UNCONFINED_CONTAINER];
+  const leftovers = [...containers.filter((name) => name === CONTAINER_NAME), ...sleepers.describe()];
+  const cannotFinish = (why: string) => new LabvmError(
+    `Cleanup could not finish (${why}); on ${options.target} these may be left: ${leftovers.join(', ')}.`, 'exercise',
+    `Run \`${options.rerun}\` again: it removes them first. Or on the host: \`docker rm -f ${containers.join(' ')}\`${sleepers.pids().length ? ` and \`sudo kill -KILL ${sleepers.pids().join(' ')}\`` : ''}.`);
+  await progress.phase('cleaning up', async (update) => {
+    let target = host;
+    for (;;) {
+      if (target.remote.lost) {
+        if (target !== host || !options.reconnect) throw cannotFinish(target.remote.lost.message.replace(/\.$/, ''));
+        update('the SSH connection was lost: reconnecting once, with the same host key check');
+        const fresh = await options.reconnect().catch((error: unknown) => {
+          throw cannotFinish(`reconnecting failed: ${errorMessage(error).replace(/\.$/, '')}`);
+        });
+        target = new LabHost(fresh);
+      }
+      try {
+        return await target.remote.guard(removeEverything(target, sleepers, containers), {
+          timeoutMs: CLEANUP_LIMIT_MS, onTimeout: () => cannotFinish(`no answer within ${CLEANUP_LIMIT_MS / 1000} s`),
+        });
+      } catch (error) {
+        if (!target.remote.lost) throw error;
+        if (target !== host) throw cannotFinish(target.remote.lost.message.replace(/\.$/, ''));
+      } finally {
+        if (target !== host) target.remote.close();
+      }
     }
   }, () => (keepContainer ? `kept ${CONTAINER_NAME} (--keep)` : 'nothing left running'));
+}
+
+async function removeEverything(host: LabHost, sleepers: Sleepers, containers: string[]): Promise<void> {
+  const problems = await sleepers.cleanup(host);
+  for (const name of containers) {
+    await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
+  }
+  if (problems.length) {
+    throw new LabvmError('Some of what the exercise started could not be removed.', 'exercise',
+      'Remove it by hand on the host (docker rm -f, sudo kill), then run the exercise again.', problems.join('\n'));
+  }
 }

@@ -84,29 +84,47 @@ export class Sleepers {
       'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
   }
 
-  /** Ends every process and helper container this run started. Returns what could not be cleaned. */
-  async cleanup(): Promise<string[]> {
+  /** What this run started and has not yet ended, in words (for a message when cleanup cannot finish). */
+  describe(): string[] {
+    return this.started.map((sleep) => [
+      ...(sleep.hostPid ? [`sleep 600 (PID ${sleep.hostPid})`] : []),
+      ...(sleep.launcherPid && sleep.launcherPid !== sleep.hostPid && !sleep.helperContainer ? [`nsenter (PID ${sleep.launcherPid})`] : []),
+      ...(sleep.helperContainer ? [sleep.helperContainer] : []),
+    ].join(', ')).filter(Boolean);
+  }
+
+  pids(): number[] {
+    return this.started.flatMap((sleep) => [sleep.hostPid, sleep.helperContainer ? 0 : sleep.launcherPid]).filter((pid, at, all) => pid && all.indexOf(pid) === at);
+  }
+
+  /**
+   * Ends every process and helper container this run started, through `host` (a new connection when the first
+   * was lost). Returns what could not be cleaned; what is not yet ended stays listed for another attempt.
+   */
+  async cleanup(host: LabHost = this.host): Promise<string[]> {
     const problems: string[] = [];
-    for (const sleep of this.started.splice(0).reverse()) {
+    for (const sleep of [...this.started].reverse()) {
       try {
-        await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
-        await this.killIfOurs(sleep.launcherPid, ['nsenter']);
-        if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
+        await killIfOurs(host, sleep.hostPid, SLEEP_ARGV);
+        await killIfOurs(host, sleep.launcherPid, ['nsenter']);
+        if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
+        this.started.splice(this.started.indexOf(sleep), 1);
       } catch (error) {
+        if (host.remote.lost) throw error;
         problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
       }
     }
     return problems;
   }
+}
 
-  /** Kills the PID only while it still runs `argv` (never a reused PID), and checks that it is gone. */
-  private async killIfOurs(pid: number, argv: string[]): Promise<void> {
-    if (!pid) return;
-    const cmdline = (await this.host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
-    if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
-    await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
-    if (!(await this.host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
-  }
+/** Kills the PID only while it still runs `argv` (never a reused PID), and checks that it is gone. */
+async function killIfOurs(host: LabHost, pid: number, argv: string[]): Promise<void> {
+  if (!pid) return;
+  const cmdline = (await host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
+  if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
+  await host.remote.run(`sudo -n kill -KILL ${pid}`);
+  if (!(await host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
 }
 
 /** Force-removes a container; one that does not exist is fine. */

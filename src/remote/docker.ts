@@ -11,18 +11,34 @@ export const DOCKER_SOCKET = '/var/run/docker.sock';
  * docker-modem's own `ssh` protocol would open a new SSH connection for every request instead.
  */
 class DockerSocketAgent extends Agent {
-  constructor(private readonly client: Client, keepAlive: boolean) {
+  /** Every channel handed out, so that a lost connection can fail the requests still using them. */
+  private readonly channels = new Set<ClientChannel>();
+
+  constructor(private readonly client: Client, private readonly lost: () => Error | undefined, keepAlive: boolean) {
     super({ keepAlive, maxSockets: 8 });
   }
 
   override createConnection(_options: unknown, callback: (error: Error | null, socket?: Duplex) => void): undefined {
+    // A channel open that fails because the connection is gone is that, not a refusal by Docker.
+    const refused = (error: Error) => callback(this.lost() ?? dockerSocketError(error));
     try {
-      this.client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (error, channel) =>
-        error ? callback(dockerSocketError(error)) : callback(null, asSocket(channel)));
+      this.client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (error, channel) => {
+        if (error) return refused(error);
+        this.channels.add(channel);
+        channel.once('close', () => this.channels.delete(channel));
+        callback(null, asSocket(channel));
+      });
     } catch (error) {
-      callback(dockerSocketError(error as Error)); // "Not connected" is thrown synchronously once the connection is gone
+      refused(error as Error); // "Not connected" is thrown synchronously once the connection is gone
     }
     return undefined;
+  }
+
+  /** Ends every request in flight with `error` (the connection is gone), besides the pooled sockets. */
+  failAll(error: Error | undefined): void {
+    for (const channel of this.channels) (channel as Duplex).destroy(error);
+    this.channels.clear();
+    this.destroy();
   }
 }
 
@@ -53,15 +69,16 @@ export class DockerOverSsh {
   /** Image builds stream for long and misbehave on reused connections, so they get fresh channels. */
   readonly builder: Docker;
 
-  constructor(client: Client) {
-    this.agent = new DockerSocketAgent(client, true);
-    this.buildAgent = new DockerSocketAgent(client, false);
+  constructor(client: Client, lost: () => Error | undefined) {
+    this.agent = new DockerSocketAgent(client, lost, true);
+    this.buildAgent = new DockerSocketAgent(client, lost, false);
     this.api = dockerThrough(this.agent);
     this.builder = dockerThrough(this.buildAgent);
   }
 
-  destroy(): void {
-    this.agent.destroy();
-    this.buildAgent.destroy();
+  /** Closes the channels; with an error, the requests still in flight fail with it. */
+  destroy(error?: Error): void {
+    this.agent.failAll(error);
+    this.buildAgent.failAll(error);
   }
 }

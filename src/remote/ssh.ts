@@ -34,17 +34,23 @@ export interface RunOptions {
 /**
  * One SSH connection to the VM for a whole command run: shell commands are exec channels on it, and the
  * Docker API goes through it too (see docker.ts), so a run costs one TCP connection, handshake and login.
+ * Once the connection is gone every pending and later operation rejects with the same "connection lost" error:
+ * nothing waits forever, and nothing reads a dropped channel as a command that ran.
  */
 export class RemoteHost {
   private dockerOverSsh?: DockerOverSsh;
-  /** Why the connection dropped after it was up, for the next operation's message. */
+  /** Why the connection dropped, as the client reported it (a keepalive timeout, a reset). */
   private lostBecause?: string;
+  private closedByUs = false;
+  private lostError?: LabvmError;
+  /** Rejecters of operations in flight, called once the connection is gone. */
+  private readonly pending = new Set<(error: LabvmError) => void>();
 
   private constructor(readonly client: Client, readonly target: SshTarget) {
     // Errors after `ready` (a dropped network, a keepalive timeout) end pending channels; without a listener
     // the next one would crash the process.
-    client.on('error', (error) => (this.lostBecause = errorMessage(error)));
-    client.on('close', () => (this.lostBecause ??= 'the connection was closed'));
+    client.on('error', (error) => (this.lostBecause ??= errorMessage(error)));
+    client.on('close', () => this.markLost());
   }
 
   static connect(target: SshTarget, readyTimeoutMs = 20_000): Promise<RemoteHost> {
@@ -70,11 +76,15 @@ export class RemoteHost {
         client.end();
         reject(connectError(error, target, presentedKey));
       };
+      // A connection that closes before `ready` without an error (sshd killed mid-handshake) must not leave us waiting.
+      const onClose = () => onError(new Error('the connection was closed during the SSH handshake'));
       client.once('ready', () => {
         client.off('error', onError);
+        client.off('close', onClose);
         resolve(new RemoteHost(client, target));
       });
       client.on('error', onError);
+      client.once('close', onClose);
       try {
         client.connect(config);
       } catch (error) {
@@ -83,36 +93,66 @@ export class RemoteHost {
     });
   }
 
+  /** The error every operation gets once the connection is gone; undefined while it is up. */
+  get lost(): LabvmError | undefined {
+    return this.lostError;
+  }
+
+  /**
+   * Settles with `work`, or rejects once the connection is lost, `signal` aborts, or `timeoutMs` passes
+   * (with `onTimeout()`): whatever `work` waits for inside, the caller is never left waiting.
+   */
+  guard<T>(work: Promise<T>, options: { signal?: AbortSignal; timeoutMs?: number; onTimeout?: () => Error } = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = () => {
+        this.pending.delete(fail);
+        options.signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+      };
+      const fail = (error: Error) => (finish(), reject(error));
+      const onAbort = () => fail(options.signal!.reason as Error);
+      const timer = options.timeoutMs === undefined ? undefined
+        : setTimeout(() => fail(options.onTimeout?.() ?? new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+      if (this.lostError) return fail(this.lostError);
+      if (options.signal?.aborted) return onAbort();
+      this.pending.add(fail);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      work.then((value) => (finish(), resolve(value)), (error: unknown) => fail(error as Error));
+    });
+  }
+
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
-    return new Promise((resolve, reject) => {
-      const fail = (error: unknown) => reject(remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
+    const ran = new Promise<CommandResult>((resolve, reject) => {
+      const fail = (error: unknown) => reject(this.lostError ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
       try {
-        this.client.exec(command, (error, channel) => (error ? fail(error) : collect(channel, options, resolve)));
+        this.client.exec(command, (error, channel) => (error ? fail(error) : this.collect(channel, options, resolve, fail)));
       } catch (error) {
         fail(error); // "Not connected" is thrown synchronously once the connection is gone
       }
     });
+    return this.guard(ran);
   }
 
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
   get docker(): DockerOverSsh {
-    this.dockerOverSsh ??= new DockerOverSsh(this.client);
+    this.dockerOverSsh ??= new DockerOverSsh(this.client, () => this.lostError);
     return this.dockerOverSsh;
   }
 
   /** A plain HTTP GET to a port on the host, tunnelled through the connection (no curl needed there). */
   httpGet(port: number, path = '/', timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-    return new Promise((resolve, reject) => {
-      this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (error, channel) => {
-        if (error) return reject(error);
+    const got = new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
+      const opened = (error: Error | undefined, channel: ClientChannel) => {
+        if (error) return reject(this.lostError ?? error);
         // A listener that accepts but never answers must not hang the caller.
         const timer = setTimeout(() => channel.close(), timeoutMs);
-        channel.on('close', () => clearTimeout(timer));
         let response = '';
         channel.setEncoding('utf8');
         channel.on('data', (chunk: string) => (response += chunk));
         channel.on('close', () => {
+          clearTimeout(timer);
+          if (this.lostError) return reject(this.lostError);
           const [head = '', ...rest] = response.split('\r\n\r\n');
           const [statusLine = '', ...headerLines] = head.split('\r\n');
           const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0);
@@ -123,35 +163,53 @@ export class RemoteHost {
           resolve({ status, headers, body: rest.join('\r\n\r\n') });
         });
         channel.end(`GET ${path} HTTP/1.0\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`);
-      });
+      };
+      try {
+        this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, opened);
+      } catch (error) {
+        reject(this.lostError ?? (error as Error));
+      }
     });
+    return this.guard(got);
   }
 
   close(): void {
+    this.closedByUs = true;
     this.dockerOverSsh?.destroy();
     this.client.end();
   }
-}
 
-function collect(channel: ClientChannel, options: RunOptions, resolve: (result: CommandResult) => void): void {
-  let stdout = '';
-  let stderr = '';
-  let exitCode: number | null = null;
-  let signal: string | undefined;
-  const timer = options.timeoutMs !== undefined ? setTimeout(() => channel.close(), Math.max(1, options.timeoutMs)) : undefined;
-  channel.setEncoding('utf8');
-  channel.stderr.setEncoding('utf8');
-  channel.on('data', (chunk: string) => (stdout += chunk));
-  channel.stderr.on('data', (chunk: string) => (stderr += chunk));
-  channel.on('exit', (code: number | null, exitSignal?: string) => {
-    exitCode = code;
-    signal = exitSignal ?? undefined;
-  });
-  channel.on('close', () => {
-    clearTimeout(timer);
-    resolve({ exitCode, signal, stdout, stderr });
-  });
-  channel.end(options.stdin ?? '');
+  private markLost(): void {
+    this.lostError ??= new LabvmError(
+      `The SSH connection to ${this.target.label} ${this.closedByUs ? 'was closed' : `was lost (${this.lostBecause ?? 'the host closed it'})`}.`,
+      'vm', lostHint(this.target));
+    for (const fail of [...this.pending]) fail(this.lostError);
+    this.dockerOverSsh?.destroy(this.lostError);
+  }
+
+  private collect(channel: ClientChannel, options: RunOptions, resolve: (result: CommandResult) => void, reject: (error: unknown) => void): void {
+    let stdout = '';
+    let stderr = '';
+    let exitCode: number | null = null;
+    let signal: string | undefined;
+    let timedOut = false;
+    const timer = options.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), channel.close()), Math.max(1, options.timeoutMs)) : undefined;
+    channel.setEncoding('utf8');
+    channel.stderr.setEncoding('utf8');
+    channel.on('data', (chunk: string) => (stdout += chunk));
+    channel.stderr.on('data', (chunk: string) => (stderr += chunk));
+    channel.on('exit', (code: number | null, exitSignal?: string) => {
+      exitCode = code;
+      signal = exitSignal ?? undefined;
+    });
+    channel.on('close', () => {
+      clearTimeout(timer);
+      // A channel cut by a lost connection did not run to completion: never report it as a result.
+      if (exitCode === null && signal === undefined && !timedOut) return reject(this.lostError ?? new Error('the channel closed before the command ended'));
+      resolve({ exitCode, signal, stdout, stderr });
+    });
+    channel.end(options.stdin ?? '');
+  }
 }
 
 function connectError(error: Error & { level?: string }, target: SshTarget, presentedKey?: Buffer): LabvmError {
@@ -174,8 +232,11 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
 }
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${typeof cause === 'string' ? cause : errorMessage(cause)}.`, 'vm',
-    'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).');
+  return new LabvmError(`${target.label}: ${what}: ${typeof cause === 'string' ? cause : errorMessage(cause)}.`, 'vm', lostHint(target));
+}
+
+function lostHint(target: SshTarget): string {
+  return `Check that ${target.label} is running (\`labvm status\` for a labvm VM) and reachable from this computer (VPNs and firewalls can block it), then run the command again.`;
 }
 
 /** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */

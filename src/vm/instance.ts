@@ -1,3 +1,4 @@
+import ssh2 from 'ssh2';
 import { LabvmError } from '../core/errors.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
@@ -30,6 +31,16 @@ export async function pinAndRecord(state: InstanceState, record: InstanceRecord)
   await state.writeRecord(record);
 }
 
+/**
+ * Puts back what labvm wrote and someone changed, from the pinned record: private modes (OpenSSH refuses a key
+ * others can read) and the known_hosts line, so the `ssh -F` command labvm prints works again.
+ */
+export async function restorePinnedFiles(state: InstanceState, record: InstanceRecord): Promise<void> {
+  await state.restoreModes();
+  const line = `${knownHostsLine(hostAlias(state.name), record.hostPublicKey)}\n`;
+  if ((await state.read('knownHosts')) !== line) await state.write('knownHosts', line);
+}
+
 /** An ssh_config so `ssh -F <file> labvm-<name>` reaches the VM with the same pinned trust as labvm. */
 export async function writeSshConfig(state: InstanceState, address: string): Promise<void> {
   const quote = (path: string) => `"${path}"`;
@@ -51,9 +62,13 @@ export async function writeSshConfig(state: InstanceState, address: string): Pro
 
 export async function instanceTarget(state: InstanceState, record: InstanceRecord, address: string): Promise<SshTarget> {
   const privateKey = await state.read('clientKey');
+  const recreate = `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`;
   if (!privateKey) {
-    throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust',
-      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+    throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust', recreate);
+  }
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) {
+    throw new LabvmError(`labvm's SSH key for "${state.name}" is damaged (${state.path('clientKey')}: ${parsed.message}).`, 'trust', recreate);
   }
   return {
     host: address,

@@ -69,8 +69,9 @@ export type LaunchOutcome = 'launched' | 'still-provisioning';
 /** A LabvmError (kind 'vm'), so the CLI shows Multipass's own message and exits 4 instead of reporting a labvm bug. */
 export class MultipassError extends LabvmError {
   constructor(readonly command: string, readonly result: RunResult) {
-    super(firstLine(result.stderr) || `multipass ${command} exited with ${result.exitCode}`, 'vm',
-      `Multipass's own words are above; \`multipass list\` shows the instances, and its log has more detail. Then run the labvm command again.`);
+    const said = firstLine(result.stderr);
+    super(said || `multipass ${command} exited with ${result.exitCode} and printed no reason.`, 'vm',
+      `${said ? 'Multipass\'s own words are above; ' : ''}\`multipass list\` shows the instances, and Multipass's log has more detail. Then run the labvm command again.`);
     this.name = 'MultipassError';
   }
 }
@@ -156,6 +157,10 @@ export class Multipass {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint());
+      }
+      if (code === 'EACCES' || code === 'ENOTDIR' || code === 'EISDIR') {
+        throw new LabvmError(`"${this.executable}" cannot be run as a program (${code}: not an executable file).`, 'prerequisite',
+          'Point LABVM_MULTIPASS at the multipass executable itself (a file with execute permission, not a folder), or unset it.');
       }
       if (code === 'EINVAL') {
         // Node refuses to run .cmd/.bat files without a shell (CVE-2024-27980); labvm never uses one.

@@ -46,7 +46,7 @@ describe('errorText', () => {
   it('shows a failed multipass command as Multipass\'s message, not as a bug', () => {
     const error = new MultipassError('launch', { exitCode: 2, stdout: '', stderr: 'launch failed: instance "foo" already exists\n' });
     assert.equal(errorText(error, plainStyle), 'labvm: launch failed: instance "foo" already exists\n' +
-      '  next: Multipass\'s own words are above; `multipass list` shows the instances, and its log has more detail. Then run the labvm command again.');
+      '  next: Multipass\'s own words are above; `multipass list` shows the instances, and Multipass\'s log has more detail. Then run the labvm command again.');
     assert.equal(error.exitCode, 4);
   });
 
