@@ -117,7 +117,7 @@ function userError(error: unknown): unknown {
 for (const signal of HANDLED_SIGNALS) {
   process.on(signal, () => {
     if (deliverInterrupt(signal)) {
-      process.stderr.write(`\n${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (Ctrl-C again to quit at once)…\n`);
+      process.stderr.write(`\n${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (${signal === 'SIGINT' ? 'Ctrl-C again' : 'the same signal again'} to quit at once)…\n`);
       return;
     }
     process.stderr.write(`\n${errStyle.red(`labvm: interrupted (${signal}).`)} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);

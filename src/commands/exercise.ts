@@ -8,8 +8,8 @@ import { validateImageReference } from '../core/validate.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
 import { gatherEvidence } from '../lab/run.js';
-import { hostTarget, parseHostSpec } from '../remote/host-target.js';
-import { RemoteHost } from '../remote/ssh.js';
+import { hostTarget } from '../remote/host-target.js';
+import { RemoteHost, type SshTarget } from '../remote/ssh.js';
 import { buildReport, type ExerciseReport } from '../report/model.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { connectToRunningInstance } from '../vm/instance.js';
@@ -34,26 +34,36 @@ export interface ExerciseResult {
 }
 
 /** Connects, runs the experiment, interprets the evidence; the CLI prints the result. */
-export async function exercise(options: ExerciseCommandOptions, progress: Progress): Promise<ExerciseResult> {
+export async function exercise(given: ExerciseCommandOptions, progress: Progress): Promise<ExerciseResult> {
+  const options = asText(given);
   // Everything that can be checked is checked before anything runs.
   const method = parseMethod(options.method);
   validateImageReference(options.baseImage, '--base-image');
-  if (options.host) parseHostSpec(options.host);
-  else {
-    if (options.identity) throw usageError('--identity goes with --host.');
+  if (options.host === undefined) {
+    if (options.identity !== undefined) throw usageError('--identity goes with --host.', 'Drop --identity (labvm uses its own key for its VM), or add --host user@address.');
     validateInstanceName(options.name);
   }
+  const target = options.host === undefined ? undefined : await hostTarget(options.host, options.identity);
   const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report);
-  const run = () => runExercise(options, method, progress);
-  const report = options.host ? await run() : await withInstanceLock(options.name, 'exercise', run);
+  const run = () => runExercise(options, method, target, progress);
+  const report = target ? await run() : await withInstanceLock(options.name, 'exercise', run);
   return { report, saveReport: markdownFile ? () => saveMarkdown(markdownFile, report) : undefined };
 }
 
-async function runExercise(options: ExerciseCommandOptions, method: Method, progress: Progress): Promise<ExerciseReport> {
+/** Option values as text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number). */
+function asText(options: ExerciseCommandOptions): ExerciseCommandOptions {
+  const text = (value: unknown) => (value === undefined ? undefined : String(value));
+  return {
+    ...options, name: String(options.name), method: String(options.method), baseImage: String(options.baseImage),
+    host: text(options.host), identity: text(options.identity), report: text(options.report),
+  };
+}
+
+async function runExercise(options: ExerciseCommandOptions, method: Method, target: SshTarget | undefined, progress: Progress): Promise<ExerciseReport> {
   const { signal, dispose } = abortOnInterrupt();
   try {
     const remote = await progress.phase('connecting over SSH', () =>
-      abortable(connect(options), signal, (late) => late.close()).catch((error: unknown) => {
+      abortable(target ? RemoteHost.connect(target) : connectToRunningInstance(options.name), signal, (late) => late.close()).catch((error: unknown) => {
         // A Ctrl-C on a terminal reaches multipass too, which then fails: the interrupt is what happened.
         throw signal.aborted ? interrupted('nothing was started yet') : error;
       }));
@@ -62,7 +72,7 @@ async function runExercise(options: ExerciseCommandOptions, method: Method, prog
       const evidence = await gatherEvidence(remote, {
         target: remote.target.label, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
-        rerun: options.host ? `labvm exercise --host ${options.host}` : `labvm exercise${options.name === 'labvm' ? '' : ` --name ${options.name}`}`,
+        rerun: target ? `labvm exercise --host ${options.host}` : `labvm exercise${options.name === 'labvm' ? '' : ` --name ${options.name}`}`,
         reconnect: () => RemoteHost.connect(remote.target, 10_000),
       }, progress);
       return buildReport(evidence, {
@@ -108,9 +118,4 @@ async function saveMarkdown(path: string, report: ExerciseReport): Promise<strin
     const failure = fileSystemError(error, 'write the report to', path, 'The report is shown above.');
     throw failure instanceof LabvmError ? failure : new LabvmError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'prerequisite', 'The report is shown above.');
   }
-}
-
-async function connect(options: ExerciseCommandOptions): Promise<RemoteHost> {
-  if (options.host) return RemoteHost.connect(await hostTarget(options.host, options.identity));
-  return connectToRunningInstance(options.name);
 }

@@ -39,7 +39,9 @@ export const MAX_CPUS = 256;
 /** A day: far beyond any launch, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
 
-export function validateUpOptions(options: UpOptions): UpOptions & { cpus: number; timeout: number } {
+export function validateUpOptions(given: UpOptions): UpOptions & { cpus: number; timeout: number } {
+  // As text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number).
+  const options = { ...given, name: String(given.name), memory: String(given.memory), disk: String(given.disk), image: String(given.image) };
   validateInstanceName(options.name);
   parseSize(options.memory, 'memory', MIN_MEMORY, MAX_MEMORY);
   parseSize(options.disk, 'disk', MIN_DISK, MAX_DISK);

@@ -32,18 +32,18 @@ export function parseSize(value: string, what: string, minimumBytes: number, max
   const unit = (match[3] ?? 'B').charAt(0).toUpperCase();
   const bytes = Math.floor(Number(`${match[1]}${match[2] ?? ''}`) * UNIT_BYTES[unit]!);
   if (bytes < minimumBytes) {
-    throw usageError(`The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`);
+    throw usageError(`The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`, `Give at least ${formatBytes(minimumBytes)}.`);
   }
-  if (!(bytes <= maximumBytes)) throw usageError(`The ${what} size ${value} is above the maximum of ${formatBytes(maximumBytes)}.`);
+  if (!(bytes <= maximumBytes)) throw usageError(`The ${what} size ${value} is above the maximum of ${formatBytes(maximumBytes)}.`, `Give at most ${formatBytes(maximumBytes)}.`);
   return bytes;
 }
 
 export function parsePositiveInteger(value: unknown, what: string, maximum = Number.MAX_SAFE_INTEGER): number {
   const text = String(value);
   if (!/^\d+$/.test(text) || Number(text) <= 0) {
-    throw usageError(`Invalid ${what} "${text}": it must be a whole number greater than 0.`);
+    throw usageError(`Invalid ${what} "${text}": it must be a whole number greater than 0.`, `Give a whole number from 1 to ${maximum}.`);
   }
-  if (Number(text) > maximum) throw usageError(`The ${what} ${text} is above the maximum of ${maximum}.`);
+  if (Number(text) > maximum) throw usageError(`The ${what} ${text} is above the maximum of ${maximum}.`, `Give a whole number from 1 to ${maximum}.`);
   return Number(text);
 }
 

@@ -78,7 +78,8 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
     } catch (cleanupError) {
       if (failure === undefined) throw cleanupError;
       // The first failure is what the user must see; what cleanup could not remove is added to it.
-      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim());
+      const { details, hint } = cleanupError instanceof LabvmError ? cleanupError : { details: undefined, hint: undefined };
+      progress.note([`Cleanup was incomplete too: ${errorMessage(cleanupError)}`, details, hint && `next: ${hint}`].filter(Boolean).join('\n  '));
     }
   }
 }

@@ -14,13 +14,13 @@ class DockerSocketAgent extends Agent {
   /** Every channel handed out, so that a lost connection can fail the requests still using them. */
   private readonly channels = new Set<ClientChannel>();
 
-  constructor(private readonly client: Client, private readonly lost: () => Error | undefined, keepAlive: boolean) {
+  constructor(private readonly client: Client, private readonly lost: (error: unknown) => Error | undefined, keepAlive: boolean) {
     super({ keepAlive, maxSockets: 8 });
   }
 
   override createConnection(_options: unknown, callback: (error: Error | null, socket?: Duplex) => void): undefined {
     // A channel open that fails because the connection is gone is that, not a refusal by Docker.
-    const refused = (error: Error) => callback(this.lost() ?? dockerSocketError(error));
+    const refused = (error: Error) => callback(this.lost(error) ?? dockerSocketError(error));
     try {
       this.client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (error, channel) => {
         if (error) return refused(error);
@@ -69,7 +69,7 @@ export class DockerOverSsh {
   /** Image builds stream for long and misbehave on reused connections, so they get fresh channels. */
   readonly builder: Docker;
 
-  constructor(client: Client, lost: () => Error | undefined) {
+  constructor(client: Client, lost: (error: unknown) => Error | undefined) {
     this.agent = new DockerSocketAgent(client, lost, true);
     this.buildAgent = new DockerSocketAgent(client, lost, false);
     this.api = dockerThrough(this.agent);

@@ -124,7 +124,7 @@ export class RemoteHost {
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
     const ran = new Promise<CommandResult>((resolve, reject) => {
-      const fail = (error: unknown) => reject(this.lostError ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
+      const fail = (error: unknown) => reject(this.lostOn(error) ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
       try {
         this.client.exec(command, (error, channel) => (error ? fail(error) : this.collect(channel, options, resolve, fail)));
       } catch (error) {
@@ -136,7 +136,7 @@ export class RemoteHost {
 
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
   get docker(): DockerOverSsh {
-    this.dockerOverSsh ??= new DockerOverSsh(this.client, () => this.lostError);
+    this.dockerOverSsh ??= new DockerOverSsh(this.client, (error) => this.lostOn(error));
     return this.dockerOverSsh;
   }
 
@@ -144,7 +144,7 @@ export class RemoteHost {
   httpGet(port: number, path = '/', timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
     const got = new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
       const opened = (error: Error | undefined, channel: ClientChannel) => {
-        if (error) return reject(this.lostError ?? error);
+        if (error) return reject(this.lostOn(error) ?? error);
         // A listener that accepts but never answers must not hang the caller.
         const timer = setTimeout(() => channel.close(), timeoutMs);
         let response = '';
@@ -167,7 +167,7 @@ export class RemoteHost {
       try {
         this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, opened);
       } catch (error) {
-        reject(this.lostError ?? (error as Error));
+        reject(this.lostOn(error) ?? (error as Error));
       }
     });
     return this.guard(got);
@@ -177,6 +177,15 @@ export class RemoteHost {
     this.closedByUs = true;
     this.dockerOverSsh?.destroy();
     this.client.end();
+  }
+
+  /**
+   * The lost-connection error when `error` says the connection is gone: ssh2 throws "Not connected" as soon as
+   * its socket ended, which can be before the client's 'close' event.
+   */
+  private lostOn(error: unknown): LabvmError | undefined {
+    if (!this.lostError && /^(Not connected|No response from server)$/.test(errorMessage(error))) this.markLost();
+    return this.lostError;
   }
 
   private markLost(): void {

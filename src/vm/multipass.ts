@@ -95,7 +95,11 @@ export class Multipass {
 
   /** Fails with an install or start hint unless the client runs and its daemon answers. */
   async preflight(): Promise<{ client: string; daemon: string }> {
-    const result = await this.run(['version', '--format', 'json']);
+    const result = await this.run(['version', '--format', 'json'], { allowFailure: true });
+    if (result.exitCode !== 0) {
+      throw new LabvmError(`\`${this.executable} version\` failed: ${firstLine(result.stderr) || `exit ${result.exitCode}, and it printed no reason`}.`, 'prerequisite',
+        `Check that "${this.executable}" is Multipass (set LABVM_MULTIPASS to the multipass executable, or unset it). ${multipassInstallHint()}`);
+    }
     const versions = parseJson<{ multipass?: string; multipassd?: string }>(result.stdout, 'version');
     if (!versions.multipassd) {
       throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
