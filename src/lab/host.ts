@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
+import { waitUntil } from '../core/wait.js';
 import { shellQuote, type RemoteHost } from '../remote/ssh.js';
 import { parseLabel } from './parse.js';
 
@@ -52,12 +52,7 @@ export class LabHost {
 
   /** Polls until the process is gone; false if it still runs after timeoutMs. */
   async waitUntilGone(pid: number, argv: string[], timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    do {
-      if (!(await this.isRunning(pid, argv))) return true;
-      await delay(100);
-    } while (Date.now() < until);
-    return false;
+    return waitUntil(async () => !(await this.isRunning(pid, argv)), { timeoutMs, intervalMs: 100 });
   }
 
   /** Children of a process (nsenter forks the process that runs the command). */
