@@ -61,7 +61,7 @@ run_version() {
   echo "== Node $("$bin/node" --version): $([[ $full == 1 ]] && echo 'npm test' || echo "unit suite + $E2E_PATH")"
   if [[ $full == 1 ]]; then
     PATH="$bin:$PATH" npm test 2>&1 | tee "$log" || status=$?
-  else
+  else   # two files at a time: the unit files run while the e2e path waits on its VM
     PATH="$bin:$PATH" node dist/scripts/test.js unit "$E2E_PATH" --test-concurrency=2 2>&1 | tee "$log" || status=$?
   fi
   local counts
