@@ -7,7 +7,7 @@ import { labvmVersion } from './core/version.js';
 import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
 import { fileSystemError } from './core/fs.js';
 import { lastValues } from './cli/options.js';
-import { downText, errorText, statusText, upSummary } from './cli/print.js';
+import { downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -79,6 +79,63 @@ cli
     if (saveReport) process.stderr.write(`Markdown report written to ${await saveReport()}\n`);
   });
 
+/** The remote exit status, for the commands that pass one through (shell, exec). */
+let passedThrough: number = ExitCode.ok;
+const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
+
+cli
+  .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm shell')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { shell } = await import('./commands/shell.js');
+    passedThrough = await shell(String(options.name), localTerminal());
+  });
+
+cli
+  .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
+  .usage('exec [--name <name>] -- <command> [args...]')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm exec -- docker ps')
+  .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { exec } = await import('./commands/shell.js');
+    passedThrough = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
+  });
+
+cli
+  .command('list', 'List the VMs labvm created: state, address, release, size, and whether each is ready')
+  .alias('ls')
+  .option('--json', 'Print one JSON array')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { list } = await import('./commands/list.js');
+    const entries = await list();
+    print(options.json ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
+  });
+
+cli
+  .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--all', 'Stop every VM labvm created')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { stop } = await import('./commands/power.js');
+    print(powerText(await stop({ name: String(options.name), all: !!options.all }, progress)));
+  });
+
+cli
+  .command('start', 'Start a stopped VM and wait until it answers over SSH')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: 300 })
+  .action(async (given) => {
+    const options = lastValues(given);
+    const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
+    print(powerText([await start(String(options.name), parsePositiveInteger(options.timeout, 'timeout'), progress)]));
+  });
+
 cli.help();
 cli.version(labvmVersion());
 
@@ -92,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.usage;
   }
   await cli.runMatchedCommand();
-  return ExitCode.ok;
+  return passedThrough;
 }
 
 function exitCodeOf(error: unknown): number {
@@ -105,11 +162,13 @@ function exitCodeOf(error: unknown): number {
 
 /** What the user sees for a failure: a usage error for cac's, a file-system error with its path, else as it is. */
 function userError(error: unknown): unknown {
-  if (error instanceof Error && error.name === 'CACError') return new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.');
+  if (error instanceof Error && error.name === 'CACError') {
+    return new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.', undefined, { cause: error });
+  }
   const signal = receivedSignal();
   if (signal && !(error instanceof LabvmError && error.kind === 'interrupted')) {
     // e.g. a multipass child that got the same Ctrl-C from the terminal and failed because of it
-    return new LabvmError(`Interrupted (${signal}).`, 'interrupted', undefined, error instanceof Error ? error.message : String(error));
+    return new LabvmError(`Interrupted (${signal}).`, 'interrupted', undefined, error instanceof Error ? error.message : String(error), { cause: error });
   }
   return fileSystemError(error, 'use', (error as NodeJS.ErrnoException | undefined)?.path ?? 'a file');
 }
@@ -142,7 +201,8 @@ main(process.argv).then(
   },
   (error: unknown) => {
     settled = true;
-    process.stderr.write(`${errorText(userError(error), errStyle)}\n`);
+    process.stderr.write(`${errorText(userError(error), errStyle, { causes: process.env.LABVM_DEBUG === '1' })}
+`);
     process.exitCode = exitCodeOf(error);
   },
 );

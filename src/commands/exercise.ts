@@ -2,11 +2,12 @@ import { open, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { LabvmError, errorMessage, usageError } from '../core/errors.js';
 import { fileSystemError, writeFileAtomic } from '../core/fs.js';
-import { abortOnInterrupt, abortable, interrupted } from '../core/interrupt.js';
+import { abortOnInterrupt, bounded, interrupted } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
 import { validateImageReference } from '../core/validate.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
+import { SshExerciseHost } from '../lab/host.js';
 import { gatherEvidence } from '../lab/run.js';
 import { hostTarget } from '../remote/host-target.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
@@ -63,17 +64,20 @@ async function runExercise(options: ExerciseCommandOptions, method: Method, targ
   const { signal, dispose } = abortOnInterrupt();
   try {
     const remote = await progress.phase('connecting over SSH', () =>
-      abortable(target ? RemoteHost.connect(target) : connectToRunningInstance(options.name), signal, (late) => late.close()).catch((error: unknown) => {
+      bounded(target ? RemoteHost.connect(target) : connectToRunningInstance(options.name), { signal, discard: (late) => late.close() }).catch((error: unknown) => {
         // A Ctrl-C on a terminal reaches multipass too, which then fails: the interrupt is what happened.
         throw signal.aborted ? interrupted('nothing was started yet') : error;
       }));
     try {
       const startedAt = new Date();
-      const evidence = await gatherEvidence(remote, {
+      const evidence = await gatherEvidence(new SshExerciseHost(remote), {
         target: remote.target.label, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
         rerun: target ? `labvm exercise --host ${options.host}` : `labvm exercise${options.name === 'labvm' ? '' : ` --name ${options.name}`}`,
-        reconnect: () => RemoteHost.connect(remote.target, 10_000),
+        reconnect: async () => {
+          const fresh = await RemoteHost.connect(remote.target, 10_000);
+          return { host: new SshExerciseHost(fresh), close: () => fresh.close() };
+        },
       }, progress);
       return buildReport(evidence, {
         startedAt: startedAt.toISOString(), durationSeconds: (Date.now() - startedAt.getTime()) / 1000, labvmVersion: labvmVersion(),

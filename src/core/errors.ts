@@ -16,7 +16,7 @@ export type ExitCodeName = keyof typeof ExitCode;
 
 /**
  * An error meant for the user: what went wrong (message), what to do next (hint),
- * and which exit code the process ends with.
+ * and which exit code the process ends with. `cause` keeps the error underneath, for the debug output.
  */
 export class LabvmError extends Error {
   constructor(
@@ -36,6 +36,17 @@ export class LabvmError extends Error {
 }
 
 export const usageError = (message: string, hint?: string) => new LabvmError(message, 'usage', hint);
+
+/** The errors underneath an error, outermost first (the error itself excluded). */
+export function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined && current.cause !== error && !chain.includes(current.cause)) {
+    chain.push(current.cause);
+    current = current.cause;
+  }
+  return chain;
+}
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

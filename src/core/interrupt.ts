@@ -40,24 +40,36 @@ export function interrupted(what: string): LabvmError {
   return new LabvmError(`Interrupted${received ? ` (${received})` : ''}: ${what}.`, 'interrupted');
 }
 
-/**
- * Settles with `work`, or rejects as soon as `signal` aborts. A result that arrives after the abort is handed
- * to `discard` (to close a connection nobody will use).
- */
-export function abortable<T>(work: Promise<T>, signal: AbortSignal, discard?: (late: T) => void): Promise<T> {
-  if (signal.aborted) {
-    work.then(discard, () => undefined);
-    return Promise.reject(signal.reason as Error);
-  }
+export interface Bounds<T> {
+  /** Rejects with the signal's reason when it aborts (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Rejects with `onTimeout()` after this long. */
+  timeoutMs?: number;
+  onTimeout?: () => Error;
+  /** Receives a result that arrives after the caller stopped waiting (to close a connection nobody will use). */
+  discard?: (late: T) => void;
+}
+
+/** Settles with `work`, or rejects as soon as `signal` aborts or the time is up: the caller is never left waiting. */
+export function bounded<T>(work: Promise<T>, bounds: Bounds<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.then(discard, () => undefined);
-      reject(signal.reason as Error);
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      bounds.signal?.removeEventListener('abort', onAbort);
+      finish();
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
-      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error as Error)),
-    );
+    const giveUp = (error: Error) => settle(() => {
+      work.then(bounds.discard, () => undefined);
+      reject(error);
+    });
+    const onAbort = () => giveUp(bounds.signal!.reason as Error);
+    const timer = bounds.timeoutMs === undefined ? undefined
+      : setTimeout(() => giveUp(bounds.onTimeout?.() ?? new Error(`no answer within ${bounds.timeoutMs} ms`)), bounds.timeoutMs);
+    if (bounds.signal?.aborted) return onAbort();
+    bounds.signal?.addEventListener('abort', onAbort, { once: true });
+    work.then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error as Error)));
   });
 }

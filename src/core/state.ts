@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, chmod, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
@@ -114,4 +114,15 @@ export class InstanceState {
       throw fileSystemError(error, 'remove', this.dir);
     });
   }
+}
+
+/** The names of every instance labvm has a record for under `home` (whatever their VM's state). */
+export async function recordedInstanceNames(home: string = labvmHome()): Promise<string[]> {
+  const entries = await readdir(home, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const named = await Promise.all(entries.filter((entry) => entry.isDirectory()).map(async (entry) =>
+    (await stat(join(home, entry.name, stateFiles.record)).then(() => true, () => false)) ? entry.name : undefined));
+  return named.filter((name): name is string => name !== undefined).sort();
 }

@@ -1,13 +1,12 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import { interrupted } from '../core/interrupt.js';
-import type { RemoteHost } from '../remote/ssh.js';
+import { NotYet, retry } from '../core/wait.js';
 import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
-import { LabHost } from './host.js';
-import { inContainerCgroup, parseLsmList, parseNSpid, parsePsAux } from './parse.js';
+import type { ExerciseHost } from './host.js';
+import { inContainerCgroup, parseNSpid, parsePsAux } from './parse.js';
 import { EXERCISE_LABEL, Sleepers, removeContainer, SLEEP_ARGV, type SleepRequest } from './sleepers.js';
 
 export const CONTAINER_NAME = 'my-nginx-cntr';
@@ -24,25 +23,24 @@ export interface ExerciseOptions {
   /** The command that runs the exercise again (it removes what an earlier run left), for messages. */
   rerun: string;
   /** A new connection with the same trust, for cleanup after the first one was lost. */
-  reconnect?: () => Promise<RemoteHost>;
+  reconnect?: () => Promise<{ host: ExerciseHost; close: () => void }>;
 }
 
 /** Cleanup normally takes seconds; past this bound labvm stops waiting and names what may be left. */
 const CLEANUP_LIMIT_MS = 60_000;
 
 /** Runs the experiment step by step, gathering evidence; it interprets nothing (answers.ts does). */
-export async function gatherEvidence(remote: RemoteHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
-  const host = new LabHost(remote);
+export async function gatherEvidence(host: ExerciseHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
   const stopped = () => interrupted('the exercise was stopped and everything it started has been removed');
   const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
     if (options.signal.aborted) throw stopped();
     // A step ends when its work does, when the connection is lost, or at Ctrl-C: whatever it waits for inside.
-    return progress.phase(name, (update) => remote.guard(work(update), { signal: options.signal }), describe).catch((error: unknown) => {
+    return progress.phase(name, (update) => host.guard(work(update), { signal: options.signal }), describe).catch((error: unknown) => {
       if (options.signal.aborted) throw stopped(); // whatever the step said as it was cut short
-      if (remote.lost) throw new LabvmError(`${remote.lost.message.replace(/\.$/, '')} during "${name}".`, 'vm', remote.lost.hint);
+      if (host.lost) throw new LabvmError(`${host.lost.message.replace(/\.$/, '')} during "${name}".`, 'vm', host.lost.hint, undefined, { cause: host.lost });
       if (error instanceof LabvmError) throw error;
       throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
-        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
+        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.', undefined, { cause: error });
     });
   };
   const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
@@ -84,37 +82,31 @@ export async function gatherEvidence(remote: RemoteHost, options: ExerciseOption
   }
 }
 
-async function checkHost(host: LabHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
-  const sudo = await host.remote.run('sudo -n true && command -v nsenter');
-  if (sudo.exitCode !== 0) {
-    throw new LabvmError(`${options.target} has no password-less sudo or no nsenter.`, 'exercise',
-      'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
-  }
-  const [kernel, lsm, apparmor, info] = await Promise.all([
-    host.remote.run('uname -r'),
-    host.remote.run('cat /sys/kernel/security/lsm 2>/dev/null || sudo -n cat /sys/kernel/security/lsm'),
-    host.remote.run('cat /sys/module/apparmor/parameters/enabled'),
+async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
+  await host.checkPrerequisites();
+  const [facts, info] = await Promise.all([
+    host.kernelFacts(),
     host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[] }>,
   ]);
   return {
     target: options.target,
-    kernel: kernel.stdout.trim(),
+    kernel: facts.kernel,
     dockerVersion: info.ServerVersion,
-    lsms: parseLsmList(lsm.stdout),
-    apparmorEnabled: apparmor.stdout.trim() === 'Y',
+    lsms: facts.lsms,
+    apparmorEnabled: facts.apparmorEnabled,
     dockerSecurityOptions: info.SecurityOptions ?? [],
     method: options.method,
   };
 }
 
 /** A container of a crashed earlier run is replaced, not an error. */
-async function removeLeftovers(host: LabHost): Promise<void> {
+async function removeLeftovers(host: ExerciseHost): Promise<void> {
   const leftovers = await host.docker.listContainers({ all: true, filters: { label: [EXERCISE_LABEL] } });
   const names = new Set([CONTAINER_NAME, UNCONFINED_CONTAINER, ...leftovers.map((c) => c.Names[0]!.replace(/^\//, ''))]);
   for (const name of names) await removeContainer(host, name);
 }
 
-async function runNginx(host: LabHost, image: string, name: string, securityOpt: string[]): Promise<ContainerEvidence> {
+async function runNginx(host: ExerciseHost, image: string, name: string, securityOpt: string[]): Promise<ContainerEvidence> {
   const publish = name === CONTAINER_NAME;
   const container = await host.docker.createContainer({
     name,
@@ -128,7 +120,7 @@ async function runNginx(host: LabHost, image: string, name: string, securityOpt:
   return observeContainer(host, container, http);
 }
 
-async function observeContainer(host: LabHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
+async function observeContainer(host: ExerciseHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
   const inspect = await container.inspect();
   const execLabel = await host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']);
   return {
@@ -143,28 +135,25 @@ async function observeContainer(host: LabHost, container: Docker.Container, http
   };
 }
 
-async function waitForHttp(host: LabHost, port: number): Promise<ContainerEvidence['http']> {
-  let lastError = '';
-  for (let attempt = 0; attempt < 40; attempt++) {
-    try {
-      const response = await host.remote.httpGet(port);
-      if (response.status > 0) return { port, status: response.status, server: response.headers.server };
-      lastError = 'no HTTP response';
-    } catch (error) {
-      lastError = errorMessage(error);
-    }
-    await delay(250);
-  }
-  throw new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${lastError}).`, 'exercise',
-    `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
+async function waitForHttp(host: ExerciseHost, port: number): Promise<ContainerEvidence['http']> {
+  return retry(async () => {
+    const response = await host.httpGet(port);
+    if (response.status === 0) throw new NotYet('no HTTP response');
+    return { port, status: response.status, server: response.headers.server };
+  }, {
+    timeoutMs: 10_000,
+    intervalMs: 250,
+    timeoutError: (last) => new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${errorMessage(last)}).`, 'exercise',
+      `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`, undefined, { cause: last }),
+  });
 }
 
-async function startAndObserve(host: LabHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {
+async function startAndObserve(host: ExerciseHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {
   const started = await sleepers.start(request);
   return observeSleep(host, started.hostPid, container);
 }
 
-async function observeSleep(host: LabHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
+async function observeSleep(host: ExerciseHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
   const [status, cgroup, label, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
     host.readProc(hostPid, 'status'),
     host.readProc(hostPid, 'cgroup'),
@@ -191,7 +180,7 @@ async function observeSleep(host: LabHost, hostPid: number, container: Container
   };
 }
 
-async function killFromInside(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<KillEvidence> {
+async function killFromInside(host: ExerciseHost, containerName: string, sleep: SleepEvidence): Promise<KillEvidence> {
   if (sleep.containerPid === null) {
     throw new LabvmError('The sleep is not visible inside the container, so it cannot be killed from there.', 'exercise');
   }
@@ -201,7 +190,7 @@ async function killFromInside(host: LabHost, containerName: string, sleep: Sleep
   return { targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone };
 }
 
-async function stopAndObserve(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
+async function stopAndObserve(host: ExerciseHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
   const container = host.docker.getContainer(containerName);
   const started = Date.now();
   await container.stop({ t: 10 });
@@ -217,7 +206,7 @@ async function stopAndObserve(host: LabHost, containerName: string, sleep: Sleep
 type Step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => Promise<T>;
 
 /** Controls: the same experiment with one thing changed, each expected to flip one answer. */
-async function runControls(host: LabHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {
+async function runControls(host: ExerciseHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {
   const noFork = await step('control: nsenter -F (no fork)', async () => {
     const main = host.docker.getContainer(CONTAINER_NAME);
     await main.start();
@@ -240,7 +229,7 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
  * A lost connection gets one new one with the same trust; the whole cleanup is bounded. When it cannot finish,
  * the error names what may be left and how to remove it.
  */
-async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, options: ExerciseOptions, keepContainer: boolean): Promise<void> {
+async function cleanUp(host: ExerciseHost, sleepers: Sleepers, progress: Progress, options: ExerciseOptions, keepContainer: boolean): Promise<void> {
   const containers = keepContainer ? [UNCONFINED_CONTAINER] : [CONTAINER_NAME, UNCONFINED_CONTAINER];
   const leftovers = [...containers.filter((name) => name === CONTAINER_NAME), ...sleepers.describe()];
   const cannotFinish = (why: string) => new LabvmError(
@@ -248,30 +237,31 @@ async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, op
     `Run \`${options.rerun}\` again: it removes them first. Or on the host: \`docker rm -f ${containers.join(' ')}\`${sleepers.pids().length ? ` and \`sudo kill -KILL ${sleepers.pids().join(' ')}\`` : ''}.`);
   await progress.phase('cleaning up', async (update) => {
     let target = host;
+    let closeFresh: (() => void) | undefined;
     for (;;) {
-      if (target.remote.lost) {
-        if (target !== host || !options.reconnect) throw cannotFinish(target.remote.lost.message.replace(/\.$/, ''));
-        update('the SSH connection was lost: reconnecting once, with the same host key check');
+      if (target.lost) {
+        if (closeFresh || !options.reconnect) throw cannotFinish(target.lost.message.replace(/\.$/, ''));
+        update('the connection was lost: reconnecting once, with the same host key check');
         const fresh = await options.reconnect().catch((error: unknown) => {
           throw cannotFinish(`reconnecting failed: ${errorMessage(error).replace(/\.$/, '')}`);
         });
-        target = new LabHost(fresh);
+        [target, closeFresh] = [fresh.host, fresh.close];
       }
       try {
-        return await target.remote.guard(removeEverything(target, sleepers, containers), {
+        return await target.guard(removeEverything(target, sleepers, containers), {
           timeoutMs: CLEANUP_LIMIT_MS, onTimeout: () => cannotFinish(`no answer within ${CLEANUP_LIMIT_MS / 1000} s`),
         });
       } catch (error) {
-        if (!target.remote.lost) throw error;
-        if (target !== host) throw cannotFinish(target.remote.lost.message.replace(/\.$/, ''));
+        if (!target.lost) throw error;
+        if (closeFresh) throw cannotFinish(target.lost.message.replace(/\.$/, ''));
       } finally {
-        if (target !== host) target.remote.close();
+        closeFresh?.();
       }
     }
   }, () => (keepContainer ? `kept ${CONTAINER_NAME} (--keep)` : 'nothing left running'));
 }
 
-async function removeEverything(host: LabHost, sleepers: Sleepers, containers: string[]): Promise<void> {
+async function removeEverything(host: ExerciseHost, sleepers: Sleepers, containers: string[]): Promise<void> {
   const problems = await sleepers.cleanup(host);
   for (const name of containers) {
     await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));

@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError, errorMessage } from '../core/errors.js';
+import { NotYet, retry } from '../core/wait.js';
 import type { Method } from './evidence.js';
-import type { LabHost } from './host.js';
+import type { ExerciseHost } from './host.js';
 
 export const SLEEP_ARGV = ['sleep', '600'];
 /** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
@@ -30,22 +30,18 @@ export class Sleepers {
   private readonly started: StartedSleep[] = [];
   private helperCount = 0;
 
-  constructor(private readonly host: LabHost, private readonly image: string) {}
+  constructor(private readonly host: ExerciseHost, private readonly image: string) {}
 
   async start(request: SleepRequest): Promise<StartedSleep> {
     const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
-    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter, started);
+    started.launcherPid = request.method === 'native'
+      ? await this.host.startDetached(nsenter) // the host's own nsenter, detached so it outlives the call that started it
+      : await this.startInHelper(nsenter, started);
     started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
     return started;
-  }
-
-  /** The VM's own nsenter, detached (setsid, no stdio) so it outlives the SSH channel that started it. */
-  private async startNative(nsenter: string[]): Promise<number> {
-    const script = `setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>&1 & echo $!`;
-    return Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
   }
 
   /**
@@ -74,14 +70,18 @@ export class Sleepers {
   }
 
   private async waitForChild(launcherPid: number): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
+    return retry(async () => {
       for (const child of await this.host.childrenOf(launcherPid)) {
         if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
       }
-      await delay(100);
-    }
-    throw new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
-      'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+      throw new NotYet(`no child of PID ${launcherPid} runs \`${SLEEP_ARGV.join(' ')}\` yet`);
+    }, {
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      retryIf: (error) => error instanceof NotYet,
+      timeoutError: (last) => new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
+        'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
+    });
   }
 
   /** What this run started and has not yet ended, in words (for a message when cleanup cannot finish). */
@@ -101,7 +101,7 @@ export class Sleepers {
    * Ends every process and helper container this run started, through `host` (a new connection when the first
    * was lost). Returns what could not be cleaned; what is not yet ended stays listed for another attempt.
    */
-  async cleanup(host: LabHost = this.host): Promise<string[]> {
+  async cleanup(host: ExerciseHost = this.host): Promise<string[]> {
     const problems: string[] = [];
     for (const sleep of [...this.started].reverse()) {
       try {
@@ -110,7 +110,7 @@ export class Sleepers {
         if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
         this.started.splice(this.started.indexOf(sleep), 1);
       } catch (error) {
-        if (host.remote.lost) throw error;
+        if (host.lost) throw error;
         problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
       }
     }
@@ -119,16 +119,16 @@ export class Sleepers {
 }
 
 /** Kills the PID only while it still runs `argv` (never a reused PID), and checks that it is gone. */
-async function killIfOurs(host: LabHost, pid: number, argv: string[]): Promise<void> {
+async function killIfOurs(host: ExerciseHost, pid: number, argv: string[]): Promise<void> {
   if (!pid) return;
   const cmdline = (await host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
   if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
-  await host.remote.run(`sudo -n kill -KILL ${pid}`);
+  await host.kill(pid);
   if (!(await host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
 }
 
 /** Force-removes a container; one that does not exist is fine. */
-export async function removeContainer(host: LabHost, name: string): Promise<void> {
+export async function removeContainer(host: ExerciseHost, name: string): Promise<void> {
   try {
     await host.docker.getContainer(name).remove({ force: true, v: true });
   } catch (error) {

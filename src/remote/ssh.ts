@@ -1,5 +1,6 @@
-import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions, type ServerHostKeyAlgorithm } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
+import { bounded, type Bounds } from '../core/interrupt.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
 
@@ -40,7 +41,7 @@ export interface RunOptions {
 export class RemoteHost {
   private dockerOverSsh?: DockerOverSsh;
   /** Why the connection dropped, as the client reported it (a keepalive timeout, a reset). */
-  private lostBecause?: string;
+  private lostBecause?: unknown;
   private closedByUs = false;
   private lostError?: LabvmError;
   /** Rejecters of operations in flight, called once the connection is gone. */
@@ -49,7 +50,7 @@ export class RemoteHost {
   private constructor(readonly client: Client, readonly target: SshTarget) {
     // Errors after `ready` (a dropped network, a keepalive timeout) end pending channels; without a listener
     // the next one would crash the process.
-    client.on('error', (error) => (this.lostBecause ??= errorMessage(error)));
+    client.on('error', (error) => (this.lostBecause ??= error));
     client.on('close', () => this.markLost());
   }
 
@@ -99,32 +100,22 @@ export class RemoteHost {
   }
 
   /**
-   * Settles with `work`, or rejects once the connection is lost, `signal` aborts, or `timeoutMs` passes
-   * (with `onTimeout()`): whatever `work` waits for inside, the caller is never left waiting.
+   * Settles with `work`, or rejects once the connection is lost, `signal` aborts, or the time is up: whatever
+   * `work` waits for inside, the caller is never left waiting.
    */
-  guard<T>(work: Promise<T>, options: { signal?: AbortSignal; timeoutMs?: number; onTimeout?: () => Error } = {}): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const finish = () => {
-        this.pending.delete(fail);
-        options.signal?.removeEventListener('abort', onAbort);
-        clearTimeout(timer);
-      };
-      const fail = (error: Error) => (finish(), reject(error));
-      const onAbort = () => fail(options.signal!.reason as Error);
-      const timer = options.timeoutMs === undefined ? undefined
-        : setTimeout(() => fail(options.onTimeout?.() ?? new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
-      if (this.lostError) return fail(this.lostError);
-      if (options.signal?.aborted) return onAbort();
-      this.pending.add(fail);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      work.then((value) => (finish(), resolve(value)), (error: unknown) => fail(error as Error));
+  guard<T>(work: Promise<T>, bounds: Bounds<T> = {}): Promise<T> {
+    const untilLost = new Promise<T>((resolve, reject) => {
+      if (this.lostError) return reject(this.lostError);
+      this.pending.add(reject);
+      work.then((value) => (this.pending.delete(reject), resolve(value)), (error: unknown) => (this.pending.delete(reject), reject(error as Error)));
     });
+    return bounded(untilLost, bounds);
   }
 
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
     const ran = new Promise<CommandResult>((resolve, reject) => {
-      const fail = (error: unknown) => reject(this.lostOn(error) ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
+      const fail = (error: unknown) => reject(this.lostOn(error) ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? error, this.target));
       try {
         this.client.exec(command, (error, channel) => (error ? fail(error) : this.collect(channel, options, resolve, fail)));
       } catch (error) {
@@ -132,6 +123,28 @@ export class RemoteHost {
       }
     });
     return this.guard(ran);
+  }
+
+  /**
+   * A channel for an attached session: the login shell when `command` is undefined, else that command line;
+   * with a pseudo-terminal when `pty` is given (a shell always gets one).
+   */
+  openSession(command: string | undefined, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const done = (error: Error | undefined, channel: ClientChannel) =>
+        (error ? reject(remoteError(`could not open ${command === undefined ? 'a shell' : `\`${command}\``}`, this.lostBecause ?? error, this.target)) : resolve(channel));
+      try {
+        if (command === undefined) this.client.shell(pty ?? {}, done);
+        else this.client.exec(command, { pty: pty ?? false }, done);
+      } catch (error) {
+        done(error as Error, undefined as never);
+      }
+    });
+  }
+
+  /** Why the connection dropped, when it did. */
+  get lostReason(): string | undefined {
+    return this.lostBecause === undefined ? undefined : errorMessage(this.lostBecause);
   }
 
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
@@ -190,8 +203,8 @@ export class RemoteHost {
 
   private markLost(): void {
     this.lostError ??= new LabvmError(
-      `The SSH connection to ${this.target.label} ${this.closedByUs ? 'was closed' : `was lost (${this.lostBecause ?? 'the host closed it'})`}.`,
-      'vm', lostHint(this.target));
+      `The SSH connection to ${this.target.label} ${this.closedByUs ? 'was closed' : `was lost (${this.lostReason ?? 'the host closed it'})`}.`,
+      'vm', lostHint(this.target), undefined, { cause: this.lostBecause });
     for (const fail of [...this.pending]) fail(this.lostError);
     this.dockerOverSsh?.destroy(this.lostError);
   }
@@ -232,16 +245,16 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
   }
   if (/privateKey|private key/i.test(error.message)) {
     return new LabvmError(`The SSH key for ${target.label} cannot be used: ${error.message}.`, 'usage',
-      'Use an unencrypted key with --identity, or load the key into your ssh-agent.');
+      'Use an unencrypted key with --identity, or load the key into your ssh-agent.', undefined, { cause: error });
   }
   if (error.level === 'client-authentication') {
-    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint);
+    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint, undefined, { cause: error });
   }
   return remoteError(`could not connect over SSH to ${target.host}:${target.port}`, error, target);
 }
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${typeof cause === 'string' ? cause : errorMessage(cause)}.`, 'vm', lostHint(target));
+  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm', lostHint(target), undefined, { cause });
 }
 
 function lostHint(target: SshTarget): string {

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileSystemError, writeFileAtomic } from '../../src/core/fs.js';
-import { abortable, signalExitCode } from '../../src/core/interrupt.js';
+import { bounded, signalExitCode } from '../../src/core/interrupt.js';
 import { lockPath, withInstanceLock } from '../../src/core/lock.js';
 import { MAX_NAME_LENGTH, validateImageReference, validateInstanceName } from '../../src/core/validate.js';
 import { LabvmError } from '../../src/core/errors.js';
@@ -150,7 +150,7 @@ describe('signals and abortable work', () => {
     const controller = new AbortController();
     let resolveWork!: (value: string) => void;
     const discarded: string[] = [];
-    const pending = abortable(new Promise<string>((resolve) => (resolveWork = resolve)), controller.signal, (late) => discarded.push(late));
+    const pending = bounded(new Promise<string>((resolve) => (resolveWork = resolve)), { signal: controller.signal, discard: (late) => discarded.push(late) });
     controller.abort(new Error('stop'));
     await assert.rejects(pending, /stop/);
     resolveWork('connection');
@@ -159,6 +159,10 @@ describe('signals and abortable work', () => {
   });
 
   it('settles with the work when there is no abort', async () => {
-    assert.equal(await abortable(Promise.resolve(7), new AbortController().signal), 7);
+    assert.equal(await bounded(Promise.resolve(7), { signal: new AbortController().signal, timeoutMs: 1_000 }), 7);
+  });
+
+  it('rejects with onTimeout() when the time is up', async () => {
+    await assert.rejects(bounded(new Promise(() => undefined), { timeoutMs: 20, onTimeout: () => new Error('too slow') }), /too slow/);
   });
 });
