@@ -132,8 +132,8 @@ cli
   .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: 300 })
   .action(async (given) => {
     const options = lastValues(given);
-    const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
-    print(powerText([await start(String(options.name), parsePositiveInteger(options.timeout, 'timeout'), progress)]));
+    const [{ start }, { parseTimeoutSeconds }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
+    print(powerText([await start(String(options.name), parseTimeoutSeconds(options.timeout), progress)]));
   });
 
 cli.help();

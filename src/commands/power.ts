@@ -1,6 +1,7 @@
 import { LabvmError, usageError } from '../core/errors.js';
 import { upCommand } from '../core/hints.js';
 import type { Progress } from '../core/progress.js';
+import { withInstanceLock } from '../core/lock.js';
 import { InstanceState, recordedInstanceNames } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
 import { Multipass, type InstanceInfo } from '../vm/multipass.js';
@@ -18,19 +19,27 @@ export async function stop(names: { name: string; all: boolean }, progress: Prog
   const targets = names.all ? await recordedInstanceNames() : [names.name];
   const results: PowerResult[] = [];
   for (const name of targets) {
-    const info = await labvmInstance(name, multipass, !names.all);
-    if (!info) continue; // --all skips records whose instance is gone (`labvm list` shows them)
-    if (info.state === 'Stopped') results.push({ name, action: 'already' });
-    else {
-      await progress.phase(`stopping ${name}`, () => multipass.stop(name));
-      results.push({ name, action: 'stopped' });
-    }
+    validateInstanceName(name);
+    await withInstanceLock(name, 'stop', async () => {
+      const info = await labvmInstance(name, multipass, !names.all);
+      if (!info) return; // --all skips records whose instance is gone (`labvm list` shows them)
+      if (info.state === 'Stopped') results.push({ name, action: 'already' });
+      else {
+        await progress.phase(`stopping ${name}`, () => multipass.stop(name));
+        results.push({ name, action: 'stopped' });
+      }
+    });
   }
   return results;
 }
 
 /** Starts a stopped labvm VM and waits until it answers over SSH with its pinned host key. */
 export async function start(name: string, timeoutSeconds: number, progress: Progress, multipass = new Multipass()): Promise<PowerResult> {
+  validateInstanceName(name);
+  return withInstanceLock(name, 'start', () => startLocked(name, timeoutSeconds, progress, multipass));
+}
+
+async function startLocked(name: string, timeoutSeconds: number, progress: Progress, multipass: Multipass): Promise<PowerResult> {
   const info = (await labvmInstance(name, multipass, true))!;
   const deadline = Deadline.in(timeoutSeconds);
   if (info.state !== 'Running') await progress.phase(`starting ${name}`, () => multipass.start(name));

@@ -2,7 +2,7 @@ import { LabvmError, usageError } from '../core/errors.js';
 import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName, parseSize, parsePositiveInteger } from '../core/validate.js';
+import { validateInstanceName, parseSize, parsePositiveInteger, parseTimeoutSeconds } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
 import { ensureClientKey, hostAlias, pinAndRecord, restorePinnedFiles, writeSshConfig, connectToInstance } from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
@@ -36,8 +36,6 @@ const MIN_DISK = 4 * 1024 ** 3;
 const MAX_MEMORY = 1024 * 1024 ** 3;
 const MAX_DISK = 65536 * 1024 ** 3;
 export const MAX_CPUS = 256;
-/** A day: far beyond any launch, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
-export const MAX_TIMEOUT_SECONDS = 86_400;
 
 export function validateUpOptions(given: UpOptions): UpOptions & { cpus: number; timeout: number } {
   // As text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number).
@@ -52,7 +50,7 @@ export function validateUpOptions(given: UpOptions): UpOptions & { cpus: number;
   return {
     ...options,
     cpus: parsePositiveInteger(options.cpus, 'CPU count', MAX_CPUS),
-    timeout: parsePositiveInteger(options.timeout, 'timeout in seconds', MAX_TIMEOUT_SECONDS),
+    timeout: parseTimeoutSeconds(options.timeout),
   };
 }
 

@@ -47,6 +47,13 @@ export function parsePositiveInteger(value: unknown, what: string, maximum = Num
   return Number(text);
 }
 
+/** A day: far beyond any wait, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+
+export function parseTimeoutSeconds(value: unknown): number {
+  return parsePositiveInteger(value, 'timeout in seconds', MAX_TIMEOUT_SECONDS);
+}
+
 /*
  * Docker's image reference grammar (distribution/reference regexp.go): [domain[:port]/]path[:tag][@digest],
  * path components lower-case, at most 255 characters for the name. Checked before connecting, so a typo,

@@ -105,7 +105,10 @@ export class RemoteHost {
    */
   guard<T>(work: Promise<T>, bounds: Bounds<T> = {}): Promise<T> {
     const untilLost = new Promise<T>((resolve, reject) => {
-      if (this.lostError) return reject(this.lostError);
+      if (this.lostError) {
+        work.catch(() => undefined); // its own failure says the same; never an unhandled rejection
+        return reject(this.lostError);
+      }
       this.pending.add(reject);
       work.then((value) => (this.pending.delete(reject), resolve(value)), (error: unknown) => (this.pending.delete(reject), reject(error as Error)));
     });

@@ -40,7 +40,7 @@ describe('bad input: every option of every command is refused before anything ru
   });
 
   const host = ['--host', 'ubuntu@192.0.2.1'];
-  const rows: Array<{ command: string; option: string; values: () => string[]; base?: string[] }> = [
+  const rows: Array<{ command: string; option: string; values: () => string[]; base?: string[]; after?: string[] }> = [
     { command: 'up', option: '--name', values: () => [...GENERIC, 'a'.repeat(64), 'a'.repeat(300), folder] },
     { command: 'up', option: '--cpus', values: () => [...GENERIC, '257', '1.5'] },
     { command: 'up', option: '--memory', values: () => [...GENERIC, '100M', '2048G', '9'.repeat(30) + 'G', '1.5'] },
@@ -56,6 +56,11 @@ describe('bad input: every option of every command is refused before anything ru
     { command: 'exercise', option: '--host', values: () => [...GENERIC, 'me@', '@host', 'me@host:0', 'me@host:99999', `me@$(touch ${PWNED})`, 'me@ho st', "me@'host'"] },
     { command: 'exercise', option: '--identity', base: host, values: () => ['', '0', 'ünïcödé', folder, '/proc/no-key', `$(touch ${PWNED})`] },
     { command: 'exercise', option: '--identity', values: () => [join(scratch, 'multipass')] }, // without --host
+    { command: 'stop', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
+    { command: 'start', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
+    { command: 'start', option: '--timeout', values: () => GENERIC.filter((value) => value !== '1e3').concat(['3000000']) },
+    { command: 'shell', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
+    { command: 'exec', option: '--name', after: ['--', 'true'], values: () => [...GENERIC, 'a'.repeat(300)] },
   ];
 
   for (const row of rows) {
@@ -63,7 +68,7 @@ describe('bad input: every option of every command is refused before anything ru
       const failures: string[] = [];
       for (const value of row.values()) {
         count++;
-        const args = [row.command, ...(row.base ?? []), `${row.option}=${value}`];
+        const args = [row.command, ...(row.base ?? []), `${row.option}=${value}`, ...(row.after ?? [])];
         const run = await lab.run(args);
         const shown = `labvm ${args.map((arg) => JSON.stringify(arg)).join(' ')}`;
         const problems = [

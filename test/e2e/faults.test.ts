@@ -64,15 +64,16 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       : lab.spawn(args);
     const done = finished(child);
     let stderr = '';
-    let fired = false;
+    let injected: Promise<void> | undefined;
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      if (!fired && stderr.includes(text)) {
-        fired = true;
-        void fault(child);
-      }
+      if (!injected && stderr.includes(text)) injected = Promise.resolve(fault(child));
     });
-    return done.then((run) => (assert.ok(fired, `the fault was injected at "${text}"\n${run.stderr}`), run));
+    return done.then(async (run) => {
+      assert.ok(injected, `the fault was injected at "${text}"\n${run.stderr}`);
+      await injected;
+      return run;
+    });
   }
 
   // 1. The VM's sshd session is killed at several points of the run.
@@ -162,10 +163,17 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   test('a second command on a busy instance waits, then names the holder (command, PID, since) and exits 8', async () => {
     let second: Run | undefined;
     let third: Run | undefined;
-    const run = await withFault(exercise(), '… checking the host', async (child) => {
-      [second, third] = await Promise.all([lab.run(['up', '--name', name]), lab.run(['down', '--name', name])]);
-      assert.ok(child.exitCode === null, 'the exercise still ran while they waited');
+    let stillRunning = false;
+    const run = await withFault(exercise(), '… removing leftovers', async (child) => {
+      sshd('STOP', 'sessions'); // the exercise holds the lock, waiting on its frozen connection
+      try {
+        [second, third] = await Promise.all([lab.run(['up', '--name', name]), lab.run(['down', '--name', name])]);
+        stillRunning = child.exitCode === null;
+      } finally {
+        sshd('CONT', 'sessions');
+      }
     });
+    assert.ok(stillRunning, 'the exercise still ran while they waited');
     assert.equal(run.code, 0, run.stderr);
     for (const blocked of [second!, third!]) {
       assert.equal(blocked.code, 8, blocked.stderr);
