@@ -19,16 +19,15 @@ const GENERIC = ['', '0', '-1', '1e3', '9'.repeat(40), 'ünïcödé', '"quoted\'
 describe('bad input: every option of every command is refused before anything runs', { concurrency: false }, () => {
   let scratch: string;
   let lab: LabvmEnv;
-  let calls: string;
   let folder: string;
   let count = 0;
   let rejected = 0;
 
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'labvm-bad-'));
-    calls = join(scratch, 'multipass-calls');
     const recorder = join(scratch, 'multipass');
-    await writeFile(recorder, `#!/bin/sh\necho "$@" >> '${calls}'\nexit 1\n`, { mode: 0o755 });
+    // Any call to multipass leaves a trace in the file its run names.
+    await writeFile(recorder, '#!/bin/sh\necho "$@" >> "$LABVM_TEST_CALLS"\nexit 1\n', { mode: 0o755 });
     folder = join(scratch, 'a-folder.md');
     await mkdir(folder);
     lab = await LabvmEnv.create({ LABVM_MULTIPASS: recorder, HOME: scratch });
@@ -38,6 +37,26 @@ describe('bad input: every option of every command is refused before anything ru
     await lab.dispose();
     await rm(scratch, { recursive: true, force: true });
   });
+
+  /** One run in a state folder of its own, so that runs can go four at a time and each is checked alone. */
+  async function refusedBeforeAnything(args: string[]): Promise<string[]> {
+    const home = await mkdtemp(join(scratch, 'home-'));
+    const calls = join(home, '..', `${home.split(/[\\/]/).pop()}.calls`);
+    try {
+      const run = await lab.run(args, { LABVM_HOME: home, LABVM_TEST_CALLS: calls });
+      return [
+        run.code !== 2 && `exit ${run.code}`,
+        !/^labvm: \S.*\n(?:[\s\S]*\n)?  next: \S/.test(run.stderr) && 'no message with a next step',
+        /unexpected error|\n\s+at \S+ \(|bug in labvm/.test(run.stderr) && 'a stack trace',
+        run.stdout !== '' && 'output on stdout',
+        existsSync(calls) && 'multipass was called',
+        (await readdir(home)).length > 0 && 'LABVM_HOME was written to',
+      ].filter((problem): problem is string => !!problem).map((problem) => `${problem}\n${run.stderr}`);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+      await rm(calls, { force: true });
+    }
+  }
 
   const host = ['--host', 'ubuntu@192.0.2.1'];
   const rows: Array<{ command: string; option: string; values: () => string[]; base?: string[]; after?: string[] }> = [
@@ -66,25 +85,16 @@ describe('bad input: every option of every command is refused before anything ru
   for (const row of rows) {
     test(`${row.command} ${row.option}${row.base ? ` (with ${row.base.join(' ')})` : ''}`, async () => {
       const failures: string[] = [];
-      for (const value of row.values()) {
-        count++;
-        const args = [row.command, ...(row.base ?? []), `${row.option}=${value}`, ...(row.after ?? [])];
-        const run = await lab.run(args);
-        const shown = `labvm ${args.map((arg) => JSON.stringify(arg)).join(' ')}`;
-        const problems = [
-          run.code !== 2 && `exit ${run.code}`,
-          !/^labvm: \S.*\n(?:[\s\S]*\n)?  next: \S/.test(run.stderr) && 'no message with a next step',
-          /unexpected error|\n\s+at \S+ \(|bug in labvm/.test(run.stderr) && 'a stack trace',
-          run.stdout !== '' && 'output on stdout',
-          existsSync(calls) && 'multipass was called',
-          (await readdir(lab.home)).length > 0 && 'LABVM_HOME was written to',
-          existsSync(PWNED) && 'a shell ran the value',
-        ].filter(Boolean);
-        if (problems.length) failures.push(`${shown}: ${problems.join(', ')}\n${run.stderr}`);
-        await rm(calls, { force: true });
-        await rm(PWNED, { force: true });
-        for (const entry of await readdir(lab.home)) await rm(join(lab.home, entry), { recursive: true, force: true });
-      }
+      const queue = row.values().map((value) => [row.command, ...(row.base ?? []), `${row.option}=${value}`, ...(row.after ?? [])]);
+      count += queue.length;
+      const worker = async () => {
+        for (let args = queue.shift(); args; args = queue.shift()) {
+          const problems = await refusedBeforeAnything(args);
+          if (problems.length) failures.push(`labvm ${args.map((arg) => JSON.stringify(arg)).join(' ')}: ${problems.join(', ')}`);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      assert.ok(!existsSync(PWNED), 'no shell ran a value');
       rejected += row.values().length - failures.length;
       assert.deepEqual(failures, []);
     });
