@@ -7,6 +7,7 @@ import { labvmVersion } from './core/version.js';
 import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
 import { fileSystemError } from './core/fs.js';
 import { lastValues } from './cli/options.js';
+import { reportIfUnsettled } from './cli/unsettled.js';
 import { downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
@@ -184,23 +185,19 @@ for (const signal of HANDLED_SIGNALS) {
   });
 }
 
-let settled = false;
-// Node exits when nothing is left to do; if the command's promise is still pending then, something never
-// answered (a bug): say so and fail, never exit 0 with nothing printed.
-process.on('beforeExit', () => {
-  if (settled) return;
-  settled = true;
+const settled = reportIfUnsettled(() => {
   process.stderr.write(`${errorText(new Error('labvm stopped with the command unfinished: an operation never completed.'), errStyle)}\n`);
-  process.exitCode = receivedSignal() ? signalExitCode(receivedSignal()!) : ExitCode.internal;
+  const signal = receivedSignal();
+  process.exitCode = signal ? signalExitCode(signal) : ExitCode.internal;
 });
 
 main(process.argv).then(
   (code) => {
-    settled = true;
+    settled();
     process.exitCode = code;
   },
   (error: unknown) => {
-    settled = true;
+    settled();
     process.stderr.write(`${errorText(userError(error), errStyle, { causes: process.env.LABVM_DEBUG === '1' })}
 `);
     process.exitCode = exitCodeOf(error);

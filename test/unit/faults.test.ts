@@ -166,3 +166,22 @@ describe('signals and abortable work', () => {
     await assert.rejects(bounded(new Promise(() => undefined), { timeoutMs: 20, onTimeout: () => new Error('too slow') }), /too slow/);
   });
 });
+
+describe('a command that never settles', () => {
+  const script = (body: string) => spawnSync(process.execPath, ['--input-type=module', '-e',
+    `import { reportIfUnsettled } from ${JSON.stringify(new URL('../../src/cli/unsettled.js', import.meta.url).href)};
+     const settled = reportIfUnsettled(() => { process.stderr.write('unfinished'); process.exitCode = 1; });
+     ${body}`], { encoding: 'utf8', timeout: 10_000 });
+
+  it('fails (exit 1, with a message) when Node runs out of work with the command pending', () => {
+    const run = script('new Promise(() => undefined);');
+    assert.equal(run.status, 1);
+    assert.equal(run.stderr, 'unfinished');
+  });
+
+  it('stays silent once the command settled', () => {
+    const run = script('Promise.resolve().then(settled);');
+    assert.equal(run.status, 0);
+    assert.equal(run.stderr, '');
+  });
+});
