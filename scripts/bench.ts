@@ -117,7 +117,7 @@ function modemSshDocker(ip: string, privateKey: string, trusted: Buffer): Docker
     return new Docker({
       protocol: 'ssh', host: ip, port: 22, username: VM_USER, // top level: docker-modem overwrites these in sshOptions
       sshOptions: { privateKey, hostVerifier: (key: Buffer) => key.equals(trusted) },
-    } as Docker.DockerOptions);
+    });
   } finally {
     if (saved !== undefined) process.env.DOCKER_HOST = saved;
   }
