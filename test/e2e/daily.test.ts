@@ -65,13 +65,13 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     const done = finished(child);
     try {
       await waitForOutput(child, /\$ $/m);
-      child.stdin!.write('echo typed-$((6*7)) on $(hostname); stty size\r');
+      child.stdin.write('echo typed-$((6*7)) on $(hostname); stty size\r');
       await waitForOutput(child, /typed-42 on \S+\s+40 100/);
       await writeFile(flag, '');
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      child.stdin!.write('stty size\r');
+      child.stdin.write('stty size\r');
       await waitForOutput(child, /50 120/);
-      child.stdin!.write('exit 3\r');
+      child.stdin.write('exit 3\r');
       const run = await done;
       assert.equal(run.code, 3, `the shell's exit status is labvm's\n${run.stdout}${run.stderr}`);
       assert.match(run.stdout, new RegExp(`typed-42 on ${name}`), 'the command ran on the VM');
@@ -92,7 +92,7 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
   test('exec: stdin reaches the command, and arguments keep their spaces and quotes', async () => {
     const child = spawn(process.execPath, [CLI, 'exec', '--name', name, '--', 'sh', '-c', 'tr a-z A-Z; printf "%s|" "$@"', 'sh', 'a b', "c'd"],
       { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin!.end('hello\n');
+    child.stdin.end('hello\n');
     const run = await finished(child);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, "HELLO\na b|c'd|");
