@@ -4,11 +4,15 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
+import { echoDebugLog, saveDebugLog } from './core/debug-log.js';
+import { labvmHome } from './core/state.js';
+import { join } from 'node:path';
+import { builtInDefaults, resolveSettings, settingKeys } from './core/settings.js';
 import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
 import { fileSystemError } from './core/fs.js';
 import { lastValues } from './cli/options.js';
 import { reportIfUnsettled } from './cli/unsettled.js';
-import { downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
+import { doctorText, downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -19,15 +23,23 @@ const progress = streamProgress((line) => process.stderr.write(`${line}\n`), err
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
+cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
+cli.option('--verbose', 'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error');
+
+/** The settings flags can give, resolved against the environment, the config file and the built-in values. */
+function settingsFor(options: Record<string, unknown>) {
+  const flags = Object.fromEntries(settingKeys.map((key) => [key, options[key]]));
+  return resolveSettings(flags, options.config === undefined ? undefined : String(options.config));
+}
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
   .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .option('--cpus <n>', 'Virtual CPUs', { default: 2 })
-  .option('--memory <size>', 'Memory, e.g. 4G', { default: '4G' })
-  .option('--disk <size>', 'Disk size, e.g. 20G', { default: '20G' })
-  .option('--image <image>', 'Ubuntu release to launch', { default: '24.04' })
-  .option('--timeout <seconds>', 'How long to wait for the VM to be ready (first runs download an image and install Docker)', { default: 1200 })
+  .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
+  .option('--memory <size>', `Memory, e.g. 4G (default: ${builtInDefaults.memory})`)
+  .option('--disk <size>', `Disk size, e.g. 20G (default: ${builtInDefaults.disk})`)
+  .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
+  .option('--timeout <seconds>', `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`)
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
@@ -35,7 +47,9 @@ cli
     const options = lastValues(given);
     const { up, previewUserData } = await import('./commands/up.js');
     if (options.printCloudInit) return print(previewUserData());
-    print(upSummary(await up(options, progress), outStyle));
+    const settings = await settingsFor(options);
+    print(upSummary(await up({ name: String(options.name), cpus: settings.cpus.value, memory: settings.memory.value,
+      disk: settings.disk.value, image: settings.image.value, timeout: settings.timeout.value }, progress), outStyle));
   });
 
 cli
@@ -64,7 +78,7 @@ cli
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
-  .option('--base-image <ref>', 'Base image for the exercise image', { default: 'nginx:latest' })
+  .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
   .option('--report <file.md>', 'Also write the report as Markdown to this file')
   .option('--json', 'Print the report as one JSON object')
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
@@ -74,14 +88,14 @@ cli
     const options = lastValues(given);
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
-    const { report, saveReport } = await exercise(options, progress);
+    const { report, saveReport } = await exercise({ ...options, baseImage: (await settingsFor(options)).baseImage.value }, progress);
     // Shown first: a report file that cannot be written then loses nothing.
     print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
     if (saveReport) process.stderr.write(`Markdown report written to ${await saveReport()}\n`);
   });
 
-/** The remote exit status, for the commands that pass one through (shell, exec). */
-let passedThrough: number = ExitCode.ok;
+/** The exit status of a command that sets its own: shell and exec pass the remote one through, doctor fails with 3. */
+let commandExit: number = ExitCode.ok;
 const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
 
 cli
@@ -91,7 +105,7 @@ cli
   .action(async (given) => {
     const options = lastValues(given);
     const { shell } = await import('./commands/shell.js');
-    passedThrough = await shell(String(options.name), localTerminal());
+    commandExit = await shell(String(options.name), localTerminal());
   });
 
 cli
@@ -103,7 +117,7 @@ cli
   .action(async (given) => {
     const options = lastValues(given);
     const { exec } = await import('./commands/shell.js');
-    passedThrough = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
+    commandExit = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
   });
 
 cli
@@ -137,6 +151,23 @@ cli
     print(powerText([await start(String(options.name), parseTimeoutSeconds(options.timeout), progress)]));
   });
 
+cli
+  .command('doctor', 'Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm\'s VMs')
+  .option('--json', 'Print one JSON object')
+  .option('--cpus <n>', 'Check as for `labvm up --cpus`')
+  .option('--memory <size>', 'Check as for `labvm up --memory`')
+  .option('--disk <size>', 'Check as for `labvm up --disk`')
+  .option('--image <image>', 'Show as for `labvm up --image`')
+  .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
+  .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { doctor } = await import('./commands/doctor.js');
+    const report = await doctor(await settingsFor(options));
+    print(options.json ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
+    if (!report.ok) commandExit = ExitCode.prerequisite;
+  });
+
 cli.help();
 cli.version(labvmVersion());
 
@@ -149,8 +180,16 @@ async function main(argv: string[]): Promise<number> {
       'Run `labvm --help` to see the commands.'), errStyle)}\n`);
     return ExitCode.usage;
   }
+  if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
   await cli.runMatchedCommand();
-  return passedThrough;
+  return commandExit;
+}
+
+/** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
+function saveLog(): Promise<string | undefined> {
+  const options = cli.matchedCommand ? lastValues(cli.options) : {};
+  const folder = typeof options.name === 'string' && !options.all ? join(labvmHome(), options.name) : labvmHome();
+  return saveDebugLog(folder, cli.matchedCommandName ?? 'labvm').catch(() => undefined);
 }
 
 function exitCodeOf(error: unknown): number {
@@ -192,14 +231,17 @@ const settled = reportIfUnsettled(() => {
 });
 
 main(process.argv).then(
-  (code) => {
+  async (code) => {
     settled();
+    await saveLog();
     process.exitCode = code;
   },
-  (error: unknown) => {
+  async (error: unknown) => {
     settled();
-    process.stderr.write(`${errorText(userError(error), errStyle, { causes: process.env.LABVM_DEBUG === '1' })}
-`);
+    const causes = process.env.LABVM_DEBUG === '1' || !!cli.options.verbose;
+    process.stderr.write(`${errorText(userError(error), errStyle, { causes })}\n`);
+    const log = await saveLog();
+    if (log) process.stderr.write(`  debug log: ${log}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -47,8 +47,7 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
     (update) => buildExerciseImage(host, options.baseImage, update, options.signal));
   const sleepers = new Sleepers(host, image);
-  let finished = false;
-  let failure: unknown;
+  let evidence: Evidence;
   try {
     await step('removing leftovers of earlier runs', () => removeLeftovers(host));
     const container = await step(`running ${CONTAINER_NAME} (port ${HOST_PORT} -> 80)`, () => runNginx(host, image, CONTAINER_NAME, []),
@@ -65,21 +64,17 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
       (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
     const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
     if (options.signal.aborted) throw stopped(); // a Ctrl-C during the last step still counts
-    finished = true;
-    return { environment, container, sleep, kill, stop, controls };
+    evidence = { environment, container, sleep, kill, stop, controls };
   } catch (error) {
-    failure = error;
-    throw error;
-  } finally {
-    try {
-      await cleanUp(host, sleepers, progress, options, options.keep && finished);
-    } catch (cleanupError) {
-      if (failure === undefined) throw cleanupError;
-      // The first failure is what the user must see; what cleanup could not remove is added to it.
+    // The first failure is what the user must see; what cleanup could not remove is added to it.
+    await cleanUp(host, sleepers, progress, options, false).catch((cleanupError: unknown) => {
       const { details, hint } = cleanupError instanceof LabvmError ? cleanupError : { details: undefined, hint: undefined };
       progress.note([`Cleanup was incomplete too: ${errorMessage(cleanupError)}`, details, hint && `next: ${hint}`].filter(Boolean).join('\n  '));
-    }
+    });
+    throw error;
   }
+  await cleanUp(host, sleepers, progress, options, options.keep);
+  return evidence;
 }
 
 async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
