@@ -53,7 +53,7 @@ export async function exercise(given: ExerciseCommandOptions, progress: Progress
 
 /** Option values as text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number). */
 function asText(options: ExerciseCommandOptions): ExerciseCommandOptions {
-  const text = (value: unknown) => (value === undefined ? undefined : String(value));
+  const text = (value: string | number | undefined) => (value === undefined ? undefined : String(value));
   return {
     ...options, name: String(options.name), method: String(options.method), baseImage: String(options.baseImage),
     host: text(options.host), identity: text(options.identity), report: text(options.report),

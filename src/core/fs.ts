@@ -5,17 +5,45 @@ import { LabvmError } from './errors.js';
 /** File-system failures are the user's environment, not bugs in labvm: each gets the path and what to do. */
 
 const REASONS: Record<string, { reason: string; fix: (path: string) => string }> = {
-  ENOSPC: { reason: 'the disk is full', fix: (path) => `Free some space on the disk that holds ${path}, then run the command again.` },
-  EDQUOT: { reason: 'the disk quota is used up', fix: (path) => `Free some space on the disk that holds ${path}, then run the command again.` },
-  EACCES: { reason: 'permission denied', fix: (path) => `Make ${path} (and the folders above it) yours and writable, or choose a folder of yours.` },
-  EPERM: { reason: 'operation not permitted', fix: (path) => `Make ${path} (and the folders above it) yours and writable, or choose a folder of yours.` },
-  EROFS: { reason: 'the file system is read-only', fix: (path) => `${path} is on a read-only file system: choose a writable folder.` },
-  ENOTDIR: { reason: 'part of the path is a file, not a folder', fix: (path) => `Something on the way to ${path} is a file where a folder belongs: move it away, or choose another folder.` },
-  EISDIR: { reason: 'it is a folder, not a file', fix: (path) => `${path} is a folder where a file belongs: move it away, or choose another path.` },
-  ENOENT: { reason: 'a folder on the way does not exist', fix: (path) => `Create the folder that holds ${path}, or choose one that exists.` },
+  ENOSPC: {
+    reason: 'the disk is full',
+    fix: (path) => `Free some space on the disk that holds ${path}, then run the command again.`,
+  },
+  EDQUOT: {
+    reason: 'the disk quota is used up',
+    fix: (path) => `Free some space on the disk that holds ${path}, then run the command again.`,
+  },
+  EACCES: {
+    reason: 'permission denied',
+    fix: (path) => `Make ${path} (and the folders above it) yours and writable, or choose a folder of yours.`,
+  },
+  EPERM: {
+    reason: 'operation not permitted',
+    fix: (path) => `Make ${path} (and the folders above it) yours and writable, or choose a folder of yours.`,
+  },
+  EROFS: {
+    reason: 'the file system is read-only',
+    fix: (path) => `${path} is on a read-only file system: choose a writable folder.`,
+  },
+  ENOTDIR: {
+    reason: 'part of the path is a file, not a folder',
+    fix: (path) =>
+      `Something on the way to ${path} is a file where a folder belongs: move it away, or choose another folder.`,
+  },
+  EISDIR: {
+    reason: 'it is a folder, not a file',
+    fix: (path) => `${path} is a folder where a file belongs: move it away, or choose another path.`,
+  },
+  ENOENT: {
+    reason: 'a folder on the way does not exist',
+    fix: (path) => `Create the folder that holds ${path}, or choose one that exists.`,
+  },
   ENAMETOOLONG: { reason: 'the path is too long', fix: () => 'Choose a shorter path.' },
   ELOOP: { reason: 'too many symbolic links', fix: (path) => `Check the symbolic links on the way to ${path}.` },
-  EMFILE: { reason: 'too many open files', fix: () => 'Close other programs (or raise the open-file limit) and run the command again.' },
+  EMFILE: {
+    reason: 'too many open files',
+    fix: () => 'Close other programs (or raise the open-file limit) and run the command again.',
+  },
 };
 
 export function isFileSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string } {
@@ -31,15 +59,24 @@ export function fileSystemError(error: unknown, what: string, path: string, othe
   if (!isFileSystemError(error)) return error;
   const { reason, fix } = REASONS[error.code]!;
   const failedPath = error.path ?? path;
-  return new LabvmError(`Cannot ${what} ${failedPath}: ${reason} (${error.code}).`, 'prerequisite',
-    [fix(failedPath), otherFix].filter(Boolean).join(' '), undefined, { cause: error });
+  return new LabvmError(
+    `Cannot ${what} ${failedPath}: ${reason} (${error.code}).`,
+    'prerequisite',
+    [fix(failedPath), otherFix].filter(Boolean).join(' '),
+    undefined,
+    { cause: error },
+  );
 }
 
 /**
  * Writes through a temporary file and a rename, so a crash never leaves a half-written file; a failed write
  * removes its temporary file (a full disk must not fill up with empty *.tmp files).
  */
-export async function writeFileAtomic(target: string, content: string, mode?: { bits: number; enforce: boolean }): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  content: string,
+  mode?: { bits: number; enforce: boolean },
+): Promise<void> {
   const temporary = `${target}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(temporary, content, mode ? { mode: mode.bits } : {});

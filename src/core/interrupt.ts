@@ -70,6 +70,6 @@ export function bounded<T>(work: Promise<T>, bounds: Bounds<T>): Promise<T> {
       : setTimeout(() => giveUp(bounds.onTimeout?.() ?? new Error(`no answer within ${bounds.timeoutMs} ms`)), bounds.timeoutMs);
     if (bounds.signal?.aborted) return onAbort();
     bounds.signal?.addEventListener('abort', onAbort, { once: true });
-    work.then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error as Error)));
+    work.then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error)));
   });
 }

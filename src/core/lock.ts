@@ -37,7 +37,12 @@ export function lockPath(name: string, home = labvmHome()): string {
   return join(home, '.locks', `${name}.lock`);
 }
 
-export async function withInstanceLock<T>(name: string, command: string, work: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withInstanceLock<T>(
+  name: string,
+  command: string,
+  work: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
   const release = await acquire(name, command, options);
   try {
     return await work();
@@ -55,7 +60,11 @@ async function acquire(name: string, command: string, options: LockOptions): Pro
   const me: LockHolder = { pid: process.pid, command, since: new Date().toISOString(), host: hostname() };
   const until = Date.now() + (options.waitMs ?? LOCK_WAIT_MS);
   for (;;) {
-    if (await tryCreate(path, me).catch((error: unknown) => { throw fileSystemError(error, 'create the lock file', path, otherHome); })) {
+    if (
+      await tryCreate(path, me).catch((error: unknown) => {
+        throw fileSystemError(error, 'create the lock file', path, otherHome);
+      })
+    ) {
       return releaser(path, me);
     }
     const holder = await readHolder(path);
@@ -94,7 +103,10 @@ async function readHolder(path: string): Promise<LockHolder | 'gone' | 'being-wr
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
   }
   // Unreadable: being written right now, or left half-written by a crash long ago.
-  const age = await stat(path).then((found) => Date.now() - found.mtimeMs, () => 0);
+  const age = await stat(path).then(
+    (found) => Date.now() - found.mtimeMs,
+    () => 0,
+  );
   return age < WRITING_GRACE_MS ? 'being-written' : { pid: 0, command: 'unknown', since: '', host: hostname() };
 }
 
@@ -119,14 +131,18 @@ async function takeOver(path: string, stale: LockHolder): Promise<void> {
   try {
     await mkdir(guard);
   } catch {
-    const age = await stat(guard).then((found) => Date.now() - found.mtimeMs, () => 0);
+    const age = await stat(guard).then(
+      (found) => Date.now() - found.mtimeMs,
+      () => 0,
+    );
     if (age > WRITING_GRACE_MS) await rmdir(guard).catch(() => undefined);
     await delay(POLL_MS);
     return;
   }
   try {
     const current = await readHolder(path);
-    if (typeof current === 'object' && current.pid === stale.pid && current.since === stale.since) await unlink(path).catch(() => undefined);
+    if (typeof current === 'object' && current.pid === stale.pid && current.since === stale.since)
+      await unlink(path).catch(() => undefined);
   } finally {
     await rmdir(guard).catch(() => undefined);
   }
@@ -154,6 +170,9 @@ function busy(name: string, path: string, holder: LockHolder | undefined): Labvm
   const who = holder
     ? `\`labvm ${holder.command}\` (PID ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ''}, since ${holder.since})`
     : 'another labvm command';
-  return new LabvmError(`${who} is working on "${name}"; labvm waited and it is still running.`, 'busy',
-    `Wait for it to finish (or stop it), then run this command again. If no labvm command is running, remove ${path}.`);
+  return new LabvmError(
+    `${who} is working on "${name}"; labvm waited and it is still running.`,
+    'busy',
+    `Wait for it to finish (or stop it), then run this command again. If no labvm command is running, remove ${path}.`,
+  );
 }

@@ -14,7 +14,20 @@ import { LabvmEnv } from '../support/labvm.js';
  */
 
 const PWNED = join(tmpdir(), `labvm-bad-input-${process.pid}`);
-const GENERIC = ['', '0', '-1', '1e3', '9'.repeat(40), 'ünïcödé', '"quoted\'', `$(touch ${PWNED})`, '`touch x`', 'a b', '../..', '\u202e'];
+const GENERIC = [
+  '',
+  '0',
+  '-1',
+  '1e3',
+  '9'.repeat(40),
+  'ünïcödé',
+  '"quoted\'',
+  `$(touch ${PWNED})`,
+  '`touch x`',
+  'a b',
+  '../..',
+  '\u202e',
+];
 
 describe('bad input: every option of every command is refused before anything runs', { concurrency: false }, () => {
   let scratch: string;
@@ -46,12 +59,14 @@ describe('bad input: every option of every command is refused before anything ru
       const run = await lab.run(args, { LABVM_HOME: home, LABVM_TEST_CALLS: calls });
       return [
         run.code !== 2 && `exit ${run.code}`,
-        !/^labvm: \S.*\n(?:[\s\S]*\n)?  next: \S/.test(run.stderr) && 'no message with a next step',
+        !/^labvm: \S.*\n(?:[\s\S]*\n)? {2}next: \S/.test(run.stderr) && 'no message with a next step',
         /unexpected error|\n\s+at \S+ \(|bug in labvm/.test(run.stderr) && 'a stack trace',
         run.stdout !== '' && 'output on stdout',
         existsSync(calls) && 'multipass was called',
         (await readdir(home)).length > 0 && 'LABVM_HOME was written to',
-      ].filter((problem): problem is string => !!problem).map((problem) => `${problem}\n${run.stderr}`);
+      ]
+        .filter((problem): problem is string => !!problem)
+        .map((problem) => `${problem}\n${run.stderr}`);
     } finally {
       await rm(home, { recursive: true, force: true });
       await rm(calls, { force: true });
@@ -64,20 +79,77 @@ describe('bad input: every option of every command is refused before anything ru
     { command: 'up', option: '--cpus', values: () => [...GENERIC, '257', '1.5'] },
     { command: 'up', option: '--memory', values: () => [...GENERIC, '100M', '2048G', '9'.repeat(30) + 'G', '1.5'] },
     { command: 'up', option: '--disk', values: () => [...GENERIC, '1G', '99999999G'] },
-    { command: 'up', option: '--image', values: () => ['', 'ünïcödé', '"quoted\'', `$(touch ${PWNED})`, 'a b', '24.04;reboot'] },
-    { command: 'up', option: '--timeout', values: () => GENERIC.filter((value) => value !== '1e3').concat(['3000000', '86401', '1.5']) },
+    {
+      command: 'up',
+      option: '--image',
+      values: () => ['', 'ünïcödé', '"quoted\'', `$(touch ${PWNED})`, 'a b', '24.04;reboot'],
+    },
+    {
+      command: 'up',
+      option: '--timeout',
+      values: () => GENERIC.filter((value) => value !== '1e3').concat(['3000000', '86401', '1.5']),
+    },
     { command: 'status', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
     { command: 'down', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
     { command: 'exercise', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
     { command: 'exercise', option: '--method', values: () => [...GENERIC, 'NATIVE', 'helper'] },
-    { command: 'exercise', option: '--base-image', values: () => ['', '-1', 'ünïcödé', '"quoted\'', `$(touch ${PWNED})`, 'a b', 'Nginx', 'nginx:', `${'a'.repeat(256)}`, folder] },
-    { command: 'exercise', option: '--report', values: () => ['', '0', 'report.txt', folder, '/proc/labvm.md', join(scratch, 'multipass', 'x.md'), `$(touch ${PWNED}).md`.replace('/', '/no-such-folder/')] },
-    { command: 'exercise', option: '--host', values: () => [...GENERIC, 'me@', '@host', 'me@host:0', 'me@host:99999', `me@$(touch ${PWNED})`, 'me@ho st', "me@'host'"] },
-    { command: 'exercise', option: '--identity', base: host, values: () => ['', '0', 'ünïcödé', folder, '/proc/no-key', `$(touch ${PWNED})`] },
+    {
+      command: 'exercise',
+      option: '--base-image',
+      values: () => [
+        '',
+        '-1',
+        'ünïcödé',
+        '"quoted\'',
+        `$(touch ${PWNED})`,
+        'a b',
+        'Nginx',
+        'nginx:',
+        `${'a'.repeat(256)}`,
+        folder,
+      ],
+    },
+    {
+      command: 'exercise',
+      option: '--report',
+      values: () => [
+        '',
+        '0',
+        'report.txt',
+        folder,
+        '/proc/labvm.md',
+        join(scratch, 'multipass', 'x.md'),
+        `$(touch ${PWNED}).md`.replace('/', '/no-such-folder/'),
+      ],
+    },
+    {
+      command: 'exercise',
+      option: '--host',
+      values: () => [
+        ...GENERIC,
+        'me@',
+        '@host',
+        'me@host:0',
+        'me@host:99999',
+        `me@$(touch ${PWNED})`,
+        'me@ho st',
+        "me@'host'",
+      ],
+    },
+    {
+      command: 'exercise',
+      option: '--identity',
+      base: host,
+      values: () => ['', '0', 'ünïcödé', folder, '/proc/no-key', `$(touch ${PWNED})`],
+    },
     { command: 'exercise', option: '--identity', values: () => [join(scratch, 'multipass')] }, // without --host
     { command: 'stop', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
     { command: 'start', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
-    { command: 'start', option: '--timeout', values: () => GENERIC.filter((value) => value !== '1e3').concat(['3000000']) },
+    {
+      command: 'start',
+      option: '--timeout',
+      values: () => GENERIC.filter((value) => value !== '1e3').concat(['3000000']),
+    },
     { command: 'shell', option: '--name', values: () => [...GENERIC, 'a'.repeat(300)] },
     { command: 'exec', option: '--name', after: ['--', 'true'], values: () => [...GENERIC, 'a'.repeat(300)] },
   ];
@@ -85,12 +157,15 @@ describe('bad input: every option of every command is refused before anything ru
   for (const row of rows) {
     test(`${row.command} ${row.option}${row.base ? ` (with ${row.base.join(' ')})` : ''}`, async () => {
       const failures: string[] = [];
-      const queue = row.values().map((value) => [row.command, ...(row.base ?? []), `${row.option}=${value}`, ...(row.after ?? [])]);
+      const queue = row
+        .values()
+        .map((value) => [row.command, ...(row.base ?? []), `${row.option}=${value}`, ...(row.after ?? [])]);
       count += queue.length;
       const worker = async () => {
         for (let args = queue.shift(); args; args = queue.shift()) {
           const problems = await refusedBeforeAnything(args);
-          if (problems.length) failures.push(`labvm ${args.map((arg) => JSON.stringify(arg)).join(' ')}: ${problems.join(', ')}`);
+          if (problems.length)
+            failures.push(`labvm ${args.map((arg) => JSON.stringify(arg)).join(' ')}: ${problems.join(', ')}`);
         }
       };
       await Promise.all([worker(), worker(), worker(), worker()]);

@@ -5,7 +5,20 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile }
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CLI, LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName, type Run } from '../support/labvm.js';
+import {
+  CLI,
+  LabvmEnv,
+  NGINX_BASE_IMAGE,
+  docker,
+  e2eUnavailable,
+  finished,
+  inVm,
+  loadImageIntoVm,
+  purgeInstance,
+  standinContainer,
+  uniqueName,
+  type Run,
+} from '../support/labvm.js';
 
 /**
  * The fault matrix: each row injects one fault into a real run on one VM stand-in (reused by every row), then
@@ -41,8 +54,16 @@ describe('fault matrix', { skip, concurrency: false }, () => {
 
   async function assertNothingLeft(): Promise<void> {
     assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), '', 'no container is left in the VM');
-    assert.equal(inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim(), '', 'no sleep or nsenter is left in the VM');
-    assert.deepEqual((await readdir(join(lab.home, name))).filter((file) => file.endsWith('.tmp')), [], 'no temporary file in the state folder');
+    assert.equal(
+      inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim(),
+      '',
+      'no sleep or nsenter is left in the VM',
+    );
+    assert.deepEqual(
+      (await readdir(join(lab.home, name))).filter((file) => file.endsWith('.tmp')),
+      [],
+      'no temporary file in the state folder',
+    );
     assert.deepEqual(await readdir(join(lab.home, '.locks')), [], 'no lock left');
   }
   async function assertNextRunSucceeds(): Promise<void> {
@@ -58,7 +79,12 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     assert.doesNotMatch(run.stderr, /unexpected error|\n\s+at /, 'no bug report, no stack trace');
   }
   /** Runs the exercise and calls `fault` once, as soon as stderr shows `text`. */
-  function withFault(args: string[], text: string, fault: (child: ChildProcess) => void | Promise<void>, detached = false): Promise<Run> {
+  function withFault(
+    args: string[],
+    text: string,
+    fault: (child: ChildProcess) => void | Promise<void>,
+    detached = false,
+  ): Promise<Run> {
     const child = detached
       ? spawn(process.execPath, [CLI, ...args], { env: lab.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
       : lab.spawn(args);
@@ -77,7 +103,14 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   }
 
   // 1. The VM's sshd session is killed at several points of the run.
-  for (const point of ['… checking the host', '… running my-nginx-cntr', '… starting sleep 600', '… killing it from inside', '… stopping my-nginx-cntr', '… cleaning up']) {
+  for (const point of [
+    '… checking the host',
+    '… running my-nginx-cntr',
+    '… starting sleep 600',
+    '… killing it from inside',
+    '… stopping my-nginx-cntr',
+    '… cleaning up',
+  ]) {
     test(`sshd killed at "${point}": an error naming the lost connection (or the report), never a silent exit 0; nothing left`, async () => {
       const run = await withFault(exercise(), point, () => void sshd('KILL', 'sessions'));
       assertSpoke(run);
@@ -86,7 +119,8 @@ describe('fault matrix', { skip, concurrency: false }, () => {
         assert.match(run.stderr, new RegExp(`labvm: The SSH connection to VM "${name}" was lost .*during "`));
         assert.match(run.stderr, /next: Check that VM .* is running/);
       }
-      if (/starting sleep|killing|stopping/.test(point)) assert.match(run.stderr, /reconnecting once[\s\S]*✔ cleaning up/);
+      if (/starting sleep|killing|stopping/.test(point))
+        assert.match(run.stderr, /reconnecting once[\s\S]*✔ cleaning up/);
       await assertNothingLeft();
     });
   }
@@ -99,18 +133,31 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     sshd('CONT', 'listener');
     assert.equal(run.code, 4, run.stderr);
     assert.match(run.stderr, /was lost/);
-    assert.match(run.stderr, /Cleanup was incomplete too: Cleanup could not finish \(reconnecting failed: .+\); on VM ".+" these may be left: my-nginx-cntr, sleep 600 \(PID \d+\)/);
+    assert.match(
+      run.stderr,
+      /Cleanup was incomplete too: Cleanup could not finish \(reconnecting failed: .+\); on VM ".+" these may be left: my-nginx-cntr, sleep 600 \(PID \d+\)/,
+    );
     assert.match(run.stderr, new RegExp(`next: Run \`labvm exercise --name ${name}\` again: it removes them first`));
-    assert.match(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout, /my-nginx-cntr/, 'the leftover the message named is really there');
+    assert.match(
+      inVm(name, 'docker ps -a --format "{{.Names}}"').stdout,
+      /my-nginx-cntr/,
+      'the leftover the message named is really there',
+    );
     await assertNextRunSucceeds();
   });
 
   // 2. Signals: SIGTERM and SIGHUP take the path of Ctrl-C (exercise.test.ts covers SIGINT in several phases).
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     test(`${signal} during the exercise cleans up and exits ${code}`, async () => {
       const run = await withFault(exercise(), '✔ starting sleep 600', (child) => void child.kill(signal));
       assert.equal(run.code, code, run.stderr);
-      assert.match(run.stderr, new RegExp(`interrupted \\(${signal}\\)[\\s\\S]*✔ cleaning up[\\s\\S]*labvm: Interrupted \\(${signal}\\)`));
+      assert.match(
+        run.stderr,
+        new RegExp(`interrupted \\(${signal}\\)[\\s\\S]*✔ cleaning up[\\s\\S]*labvm: Interrupted \\(${signal}\\)`),
+      );
       await assertNothingLeft();
     });
   }
@@ -152,7 +199,12 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   });
 
   test('Ctrl-C during "connecting over SSH" reaching the whole process group (as a terminal does) exits 130, not 4', async () => {
-    const run = await withFault(exercise(), '… connecting over SSH', (child) => void process.kill(-child.pid!, 'SIGINT'), true);
+    const run = await withFault(
+      exercise(),
+      '… connecting over SSH',
+      (child) => void process.kill(-child.pid!, 'SIGINT'),
+      true,
+    );
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, /Interrupted \(SIGINT\)/);
     assert.doesNotMatch(run.stderr, /multipass .* exited with/);
@@ -177,7 +229,12 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     assert.equal(run.code, 0, run.stderr);
     for (const blocked of [second!, third!]) {
       assert.equal(blocked.code, 8, blocked.stderr);
-      assert.match(blocked.stderr, new RegExp(`labvm: \`labvm exercise\` \\(PID \\d+, since \\S+\\) is working on "${name}"[\\s\\S]*next: Wait for it to finish`));
+      assert.match(
+        blocked.stderr,
+        new RegExp(
+          `labvm: \`labvm exercise\` \\(PID \\d+, since \\S+\\) is working on "${name}"[\\s\\S]*next: Wait for it to finish`,
+        ),
+      );
     }
     await assertNothingLeft();
   });
@@ -190,8 +247,13 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   });
 
   test('a lock left by a process that died is taken over', async () => {
-    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-    await writeFile(join(lab.home, '.locks', `${name}.lock`), JSON.stringify({ pid: dead, command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }));
+    const dead = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
+    await writeFile(
+      join(lab.home, '.locks', `${name}.lock`),
+      JSON.stringify({ pid: dead, command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
+    );
     const run = await lab.run(['up', '--name', name]);
     assert.equal(run.code, 0, run.stderr);
     await assertNothingLeft();
@@ -201,37 +263,64 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   test('--report to a folder, into /proc, or under a file: exit 2 before connecting', async () => {
     const logins = sshLogins();
     await mkdir(join(lab.home, 'folder.md'));
-    for (const report of [join(lab.home, 'folder.md'), '/proc/labvm-report.md', join(lab.home, name, 'instance.json', 'r.md')]) {
+    for (const report of [
+      join(lab.home, 'folder.md'),
+      '/proc/labvm-report.md',
+      join(lab.home, name, 'instance.json', 'r.md'),
+    ]) {
       const run = await lab.run(exercise('--report', report));
       assert.equal(run.code, 2, `${report}: ${run.stderr}`);
-      assert.match(run.stderr, /^labvm: .*report.*\n  next: Pass --report a file in a folder that exists/m);
+      assert.match(run.stderr, /^labvm: .*report.*\n {2}next: Pass --report a file in a folder that exists/m);
       assert.doesNotMatch(run.stderr, /connecting over SSH/);
     }
     assert.equal(sshLogins(), logins, 'no SSH login happened');
     await rm(join(lab.home, 'folder.md'), { recursive: true });
   });
 
-  test('a report that cannot be written (disk full) loses nothing: the report is printed first, exit 3 names the path', { skip: !isRoot && 'needs root to mount a tiny tmpfs' }, async () => {
-    await withFullDisk(async (full) => {
-      const report = join(full, 'report.md');
-      const run = await lab.run(exercise('--report', report));
-      assert.equal(run.code, 3, run.stderr);
-      assert.ok(run.stdout.includes(QUESTION), 'the report reached the terminal');
-      assert.match(run.stderr, new RegExp(`labvm: Cannot write the report to ${report}.*: the disk is full \\(ENOSPC\\)[\\s\\S]*next: Free some space`));
-      assert.deepEqual((await readdir(full)).filter((file) => file.endsWith('.tmp')), [], 'no temporary file left');
-    });
-    await assertNothingLeft();
-  });
+  test(
+    'a report that cannot be written (disk full) loses nothing: the report is printed first, exit 3 names the path',
+    { skip: !isRoot && 'needs root to mount a tiny tmpfs' },
+    async () => {
+      await withFullDisk(async (full) => {
+        const report = join(full, 'report.md');
+        const run = await lab.run(exercise('--report', report));
+        assert.equal(run.code, 3, run.stderr);
+        assert.ok(run.stdout.includes(QUESTION), 'the report reached the terminal');
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `labvm: Cannot write the report to ${report}.*: the disk is full \\(ENOSPC\\)[\\s\\S]*next: Free some space`,
+          ),
+        );
+        assert.deepEqual(
+          (await readdir(full)).filter((file) => file.endsWith('.tmp')),
+          [],
+          'no temporary file left',
+        );
+      });
+      await assertNothingLeft();
+    },
+  );
 
   // 5. File-system errors under LABVM_HOME are errors with the path and the fix, not bugs.
-  test('LABVM_HOME on a full disk: exit 3 naming the path, no *.tmp left', { skip: !isRoot && 'needs root to mount a tiny tmpfs' }, async () => {
-    await withFullDisk(async (full) => {
-      const run = await lab.run(['up', '--name', uniqueName('full')], { LABVM_HOME: full });
-      assert.equal(run.code, 3, run.stderr);
-      assert.match(run.stderr, new RegExp(`labvm: Cannot .* ${full}/.*: the disk is full \\(ENOSPC\\)[\\s\\S]*next: Free some space`));
-      assert.deepEqual((await listAll(full)).filter((file) => file.endsWith('.tmp') || file.endsWith('.lock')), []);
-    });
-  });
+  test(
+    'LABVM_HOME on a full disk: exit 3 naming the path, no *.tmp left',
+    { skip: !isRoot && 'needs root to mount a tiny tmpfs' },
+    async () => {
+      await withFullDisk(async (full) => {
+        const run = await lab.run(['up', '--name', uniqueName('full')], { LABVM_HOME: full });
+        assert.equal(run.code, 3, run.stderr);
+        assert.match(
+          run.stderr,
+          new RegExp(`labvm: Cannot .* ${full}/.*: the disk is full \\(ENOSPC\\)[\\s\\S]*next: Free some space`),
+        );
+        assert.deepEqual(
+          (await listAll(full)).filter((file) => file.endsWith('.tmp') || file.endsWith('.lock')),
+          [],
+        );
+      });
+    },
+  );
 
   test('LABVM_HOME a file, instance.json a folder: exit 3 naming the path and the fix', async () => {
     const scratch = await mkdtemp(join(tmpdir(), 'labvm-fs-'));
@@ -239,11 +328,17 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       await writeFile(join(scratch, 'home-file'), '');
       const homeIsFile = await lab.run(['up', '--name', 'x'], { LABVM_HOME: join(scratch, 'home-file') });
       assert.equal(homeIsFile.code, 3, homeIsFile.stderr);
-      assert.match(homeIsFile.stderr, /labvm: Cannot create the folder .*home-file.*\(ENOTDIR\)[\s\S]*next: .*LABVM_HOME/);
+      assert.match(
+        homeIsFile.stderr,
+        /labvm: Cannot create the folder .*home-file.*\(ENOTDIR\)[\s\S]*next: .*LABVM_HOME/,
+      );
       await mkdir(join(scratch, 'home', 'x', 'instance.json'), { recursive: true });
       const recordIsFolder = await lab.run(['exercise', '--name', 'x'], { LABVM_HOME: join(scratch, 'home') });
       assert.equal(recordIsFolder.code, 3, recordIsFolder.stderr);
-      assert.match(recordIsFolder.stderr, /labvm: Cannot read .*instance\.json: it is a folder, not a file \(EISDIR\)[\s\S]*next: /);
+      assert.match(
+        recordIsFolder.stderr,
+        /labvm: Cannot read .*instance\.json: it is a folder, not a file \(EISDIR\)[\s\S]*next: /,
+      );
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -256,11 +351,17 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       for (const executable of [scratch, join(scratch, 'not-executable')]) {
         const run = await lab.run(['up', '--name', 'x'], { LABVM_MULTIPASS: executable, LABVM_HOME: scratch });
         assert.equal(run.code, 3, run.stderr);
-        assert.match(run.stderr, /cannot be run as a program[\s\S]*next: Point LABVM_MULTIPASS at the multipass executable/);
+        assert.match(
+          run.stderr,
+          /cannot be run as a program[\s\S]*next: Point LABVM_MULTIPASS at the multipass executable/,
+        );
       }
       const silent = await lab.run(['up', '--name', 'x'], { LABVM_MULTIPASS: '/bin/false', LABVM_HOME: scratch });
       assert.equal(silent.code, 3, silent.stderr);
-      assert.match(silent.stderr, /`\/bin\/false version` failed: exit 1, and it printed no reason[\s\S]*next: Check that "\/bin\/false" is Multipass/);
+      assert.match(
+        silent.stderr,
+        /`\/bin\/false version` failed: exit 1, and it printed no reason[\s\S]*next: Check that "\/bin\/false" is Multipass/,
+      );
       assert.doesNotMatch(silent.stderr, /above/, 'nothing is above to point at');
     } finally {
       await rm(scratch, { recursive: true, force: true });
@@ -274,7 +375,10 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     const run = await lab.run(exercise());
     await writeFile(stateFile('id_ed25519'), key);
     assert.equal(run.code, 6, run.stderr);
-    assert.match(run.stderr, /labvm's SSH key for .* is damaged[\s\S]*next: Run `labvm down --name .*` and `labvm up --name /);
+    assert.match(
+      run.stderr,
+      /labvm's SSH key for .* is damaged[\s\S]*next: Run `labvm down --name .*` and `labvm up --name /,
+    );
     assert.doesNotMatch(run.stderr, /--identity|ssh-agent/);
   });
 
@@ -295,7 +399,10 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await stat(stateFile('id_ed25519'))).mode & 0o777, 0o600);
     assert.equal(await readFile(stateFile('known_hosts'), 'utf8'), knownHosts);
-    const ssh = spawnSync('ssh', ['-F', stateFile('ssh_config'), '-o', 'BatchMode=yes', `labvm-${name}`, 'true'], { encoding: 'utf8', timeout: 30_000 });
+    const ssh = spawnSync('ssh', ['-F', stateFile('ssh_config'), '-o', 'BatchMode=yes', `labvm-${name}`, 'true'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(ssh.status, 0, ssh.stderr);
   });
 
@@ -303,7 +410,13 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     // The stand-in runs dockerd without systemd: stop it, and start it again the way its boot script does.
     assert.equal(inVm(name, 'pkill -x dockerd; while [ -e /var/run/docker.pid ]; do sleep 0.2; done').code, 0);
     const run = await lab.run(exercise());
-    assert.equal(inVm(name, 'setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null & for i in $(seq 60); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1').code, 0);
+    assert.equal(
+      inVm(
+        name,
+        'setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null & for i in $(seq 60); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1',
+      ).code,
+      0,
+    );
     assert.notEqual(run.code, 0);
     assertSpoke(run);
     assert.match(run.stderr, /docker\.sock[\s\S]*next: Check that Docker runs there/);

@@ -13,96 +13,167 @@ import { expectLabvmError, expectLabvmRejection, withTempDir } from './helpers.j
 
 /** A PID that is certainly not running: a child that has already exited. */
 function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  return Number(
+    spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+  );
 }
 
 describe('withInstanceLock', () => {
-  it('runs the work, and leaves no lock file behind', () => withTempDir(async (home) => {
-    let ran = false;
-    assert.equal(await withInstanceLock('vm', 'up', async () => ((ran = true), 42), { home }), 42);
-    assert.ok(ran);
-    assert.deepEqual(await readdir(join(home, '.locks')), []);
-  }));
+  it('runs the work, and leaves no lock file behind', () =>
+    withTempDir(async (home) => {
+      let ran = false;
+      assert.equal(await withInstanceLock('vm', 'up', async () => ((ran = true), 42), { home }), 42);
+      assert.ok(ran);
+      assert.deepEqual(await readdir(join(home, '.locks')), []);
+    }));
 
-  it('releases the lock when the work fails', () => withTempDir(async (home) => {
-    await assert.rejects(withInstanceLock('vm', 'up', () => Promise.reject(new Error('boom')), { home }), /boom/);
-    assert.deepEqual(await readdir(join(home, '.locks')), []);
-  }));
+  it('releases the lock when the work fails', () =>
+    withTempDir(async (home) => {
+      await assert.rejects(
+        withInstanceLock('vm', 'up', () => Promise.reject(new Error('boom')), { home }),
+        /boom/,
+      );
+      assert.deepEqual(await readdir(join(home, '.locks')), []);
+    }));
 
-  it('a second holder waits, then names the first one (command, PID, since) with exit 8', () => withTempDir(async (home) => {
-    await withInstanceLock('vm', 'exercise', async () => {
-      const error = await expectLabvmRejection(withInstanceLock('vm', 'down', async () => 'never', { home, waitMs: 300 }), 'busy',
-        new RegExp(`\`labvm exercise\` \\(PID ${process.pid}, since \\d{4}-\\d\\d-\\d\\dT[^)]+\\) is working on "vm"`));
-      assert.equal(error.exitCode, 8);
-      assert.match(error.hint ?? '', /Wait for it to finish.*remove .*vm\.lock/);
-    }, { home });
-  }));
+  it('a second holder waits, then names the first one (command, PID, since) with exit 8', () =>
+    withTempDir(async (home) => {
+      await withInstanceLock(
+        'vm',
+        'exercise',
+        async () => {
+          const error = await expectLabvmRejection(
+            withInstanceLock('vm', 'down', async () => 'never', { home, waitMs: 300 }),
+            'busy',
+            new RegExp(
+              `\`labvm exercise\` \\(PID ${process.pid}, since \\d{4}-\\d\\d-\\d\\dT[^)]+\\) is working on "vm"`,
+            ),
+          );
+          assert.equal(error.exitCode, 8);
+          assert.match(error.hint ?? '', /Wait for it to finish.*remove .*vm\.lock/);
+        },
+        { home },
+      );
+    }));
 
-  it('a second holder gets the lock once the first is done', () => withTempDir(async (home) => {
-    const order: string[] = [];
-    const first = withInstanceLock('vm', 'up', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      order.push('first');
-    }, { home });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await withInstanceLock('vm', 'down', async () => order.push('second'), { home, waitMs: 5_000 });
-    await first;
-    assert.deepEqual(order, ['first', 'second']);
-  }));
+  it('a second holder gets the lock once the first is done', () =>
+    withTempDir(async (home) => {
+      const order: string[] = [];
+      const first = withInstanceLock(
+        'vm',
+        'up',
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          order.push('first');
+        },
+        { home },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await withInstanceLock('vm', 'down', async () => order.push('second'), { home, waitMs: 5_000 });
+      await first;
+      assert.deepEqual(order, ['first', 'second']);
+    }));
 
-  it('other instances are not blocked', () => withTempDir(async (home) => {
-    await withInstanceLock('a', 'up', () => withInstanceLock('b', 'up', async () => 'both', { home, waitMs: 0 }), { home });
-  }));
+  it('other instances are not blocked', () =>
+    withTempDir(async (home) => {
+      await withInstanceLock('a', 'up', () => withInstanceLock('b', 'up', async () => 'both', { home, waitMs: 0 }), {
+        home,
+      });
+    }));
 
-  it('takes over a lock whose process is gone', () => withTempDir(async (home) => {
-    const path = lockPath('vm', home);
-    await mkdir(join(home, '.locks'));
-    await writeFile(path, JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }));
-    assert.equal(await withInstanceLock('vm', 'up', async () => JSON.parse(await readFile(path, 'utf8')).pid as number, { home, waitMs: 0 }), process.pid);
-    assert.deepEqual(await readdir(join(home, '.locks')), []);
-  }));
+  it('takes over a lock whose process is gone', () =>
+    withTempDir(async (home) => {
+      const path = lockPath('vm', home);
+      await mkdir(join(home, '.locks'));
+      await writeFile(
+        path,
+        JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
+      );
+      assert.equal(
+        await withInstanceLock(
+          'vm',
+          'up',
+          async () => (JSON.parse(await readFile(path, 'utf8')) as { pid: number }).pid,
+          { home, waitMs: 0 },
+        ),
+        process.pid,
+      );
+      assert.deepEqual(await readdir(join(home, '.locks')), []);
+    }));
 
-  it('two commands that both find a stale lock: exactly one gets it at a time', () => withTempDir(async (home) => {
-    const path = lockPath('vm', home);
-    await mkdir(join(home, '.locks'));
-    await writeFile(path, JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }));
-    let inside = 0;
-    let most = 0;
-    const holder = () => withInstanceLock('vm', 'up', async () => {
-      most = Math.max(most, ++inside);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      inside--;
-    }, { home, waitMs: 5_000 });
-    await Promise.all([holder(), holder(), holder()]);
-    assert.equal(most, 1);
-  }));
+  it('two commands that both find a stale lock: exactly one gets it at a time', () =>
+    withTempDir(async (home) => {
+      const path = lockPath('vm', home);
+      await mkdir(join(home, '.locks'));
+      await writeFile(
+        path,
+        JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
+      );
+      let inside = 0;
+      let most = 0;
+      const holder = () =>
+        withInstanceLock(
+          'vm',
+          'up',
+          async () => {
+            most = Math.max(most, ++inside);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            inside--;
+          },
+          { home, waitMs: 5_000 },
+        );
+      await Promise.all([holder(), holder(), holder()]);
+      assert.equal(most, 1);
+    }));
 
-  it('does not take over a lock from another machine (its PID cannot be checked here)', () => withTempDir(async (home) => {
-    await mkdir(join(home, '.locks'));
-    await writeFile(lockPath('vm', home), JSON.stringify({ pid: Number(deadPid()), command: 'up', since: 'then', host: 'elsewhere.example' }));
-    await expectLabvmRejection(withInstanceLock('vm', 'down', async () => 'never', { home, waitMs: 0 }), 'busy', /on elsewhere\.example/);
-  }));
+  it('does not take over a lock from another machine (its PID cannot be checked here)', () =>
+    withTempDir(async (home) => {
+      await mkdir(join(home, '.locks'));
+      await writeFile(
+        lockPath('vm', home),
+        JSON.stringify({ pid: Number(deadPid()), command: 'up', since: 'then', host: 'elsewhere.example' }),
+      );
+      await expectLabvmRejection(
+        withInstanceLock('vm', 'down', async () => 'never', { home, waitMs: 0 }),
+        'busy',
+        /on elsewhere\.example/,
+      );
+    }));
 
-  it('a LABVM_HOME that is a file is a file-system error naming the path (exit 3), not a bug', () => withTempDir(async (dir) => {
-    const home = join(dir, 'home-is-a-file');
-    await writeFile(home, '');
-    const error = await expectLabvmRejection(withInstanceLock('vm', 'up', async () => 'never', { home }), 'prerequisite', /home-is-a-file.*ENOTDIR|ENOTDIR|EEXIST/);
-    assert.match(error.message, /home-is-a-file/);
-    assert.match(error.hint ?? '', /LABVM_HOME/);
-  }));
+  it('a LABVM_HOME that is a file is a file-system error naming the path (exit 3), not a bug', () =>
+    withTempDir(async (dir) => {
+      const home = join(dir, 'home-is-a-file');
+      await writeFile(home, '');
+      const error = await expectLabvmRejection(
+        withInstanceLock('vm', 'up', async () => 'never', { home }),
+        'prerequisite',
+        /home-is-a-file.*ENOTDIR|ENOTDIR|EEXIST/,
+      );
+      assert.match(error.message, /home-is-a-file/);
+      assert.match(error.hint ?? '', /LABVM_HOME/);
+    }));
 });
 
 describe('writeFileAtomic and file-system errors', () => {
-  it('a failed write removes its temporary file', () => withTempDir(async (dir) => {
-    const target = join(dir, 'target');
-    await mkdir(join(target, 'occupied'), { recursive: true }); // renaming a file over a non-empty folder fails
-    await assert.rejects(writeFileAtomic(target, 'content'));
-    assert.deepEqual(await readdir(dir), ['target']);
-  }));
+  it('a failed write removes its temporary file', () =>
+    withTempDir(async (dir) => {
+      const target = join(dir, 'target');
+      await mkdir(join(target, 'occupied'), { recursive: true }); // renaming a file over a non-empty folder fails
+      await assert.rejects(writeFileAtomic(target, 'content'));
+      assert.deepEqual(await readdir(dir), ['target']);
+    }));
 
   it('names the path, the reason and the fix', () => {
-    const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC', path: '/home/me/.labvm/vm/x.tmp' });
-    const error = fileSystemError(enospc, 'write', '/home/me/.labvm/vm/x', 'Or set LABVM_HOME elsewhere.') as LabvmError;
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device'), {
+      code: 'ENOSPC',
+      path: '/home/me/.labvm/vm/x.tmp',
+    });
+    const error = fileSystemError(
+      enospc,
+      'write',
+      '/home/me/.labvm/vm/x',
+      'Or set LABVM_HOME elsewhere.',
+    ) as LabvmError;
     assert.ok(error instanceof LabvmError);
     assert.equal(error.exitCode, 3);
     assert.equal(error.message, 'Cannot write /home/me/.labvm/vm/x.tmp: the disk is full (ENOSPC).');
@@ -128,14 +199,44 @@ describe('bounds checked before anything runs', () => {
     expectLabvmError(() => validateInstanceName('a'.repeat(300)), 'usage', /300 characters/);
   });
 
-  for (const reference of ['nginx', 'nginx:latest', 'library/nginx:1.27-alpine', 'registry.example.com:5000/team/app:v1.2',
-    'localhost/x', '[::1]:5000/x:y', 'labvm-test/nginx-base:latest', `nginx@sha256:${'a'.repeat(64)}`, 'a__b/c-d.e']) {
-    it(`accepts the image reference ${reference}`, () => assert.equal(validateImageReference(reference, '--base-image'), reference));
+  for (const reference of [
+    'nginx',
+    'nginx:latest',
+    'library/nginx:1.27-alpine',
+    'registry.example.com:5000/team/app:v1.2',
+    'localhost/x',
+    '[::1]:5000/x:y',
+    'labvm-test/nginx-base:latest',
+    `nginx@sha256:${'a'.repeat(64)}`,
+    'a__b/c-d.e',
+  ]) {
+    it(`accepts the image reference ${reference}`, () =>
+      assert.equal(validateImageReference(reference, '--base-image'), reference));
   }
-  for (const reference of ['', 'Nginx', 'nginx latest', 'nginx:', ':tag', "nginx'", '"nginx"', '$(touch x)', 'nginx;rm', 'ngïnx',
-    'nginx:-tag', `nginx:${'t'.repeat(129)}`, `${'a'.repeat(256)}`, 'a//b', 'nginx@sha256:abc', '-nginx']) {
+  for (const reference of [
+    '',
+    'Nginx',
+    'nginx latest',
+    'nginx:',
+    ':tag',
+    "nginx'",
+    '"nginx"',
+    '$(touch x)',
+    'nginx;rm',
+    'ngïnx',
+    'nginx:-tag',
+    `nginx:${'t'.repeat(129)}`,
+    `${'a'.repeat(256)}`,
+    'a//b',
+    'nginx@sha256:abc',
+    '-nginx',
+  ]) {
     it(`rejects the image reference ${JSON.stringify(reference.slice(0, 40))} with exit 2 and the form to use`, () => {
-      const error = expectLabvmError(() => validateImageReference(reference, '--base-image'), 'usage', /is not a valid image reference/);
+      const error = expectLabvmError(
+        () => validateImageReference(reference, '--base-image'),
+        'usage',
+        /is not a valid image reference/,
+      );
       assert.match(error.hint ?? '', /\[registry\/\]name\[:tag\]/);
     });
   }
@@ -150,7 +251,10 @@ describe('signals and abortable work', () => {
     const controller = new AbortController();
     let resolveWork!: (value: string) => void;
     const discarded: string[] = [];
-    const pending = bounded(new Promise<string>((resolve) => (resolveWork = resolve)), { signal: controller.signal, discard: (late) => discarded.push(late) });
+    const pending = bounded(new Promise<string>((resolve) => (resolveWork = resolve)), {
+      signal: controller.signal,
+      discard: (late) => discarded.push(late),
+    });
     controller.abort(new Error('stop'));
     await assert.rejects(pending, /stop/);
     resolveWork('connection');
@@ -163,15 +267,26 @@ describe('signals and abortable work', () => {
   });
 
   it('rejects with onTimeout() when the time is up', async () => {
-    await assert.rejects(bounded(new Promise(() => undefined), { timeoutMs: 20, onTimeout: () => new Error('too slow') }), /too slow/);
+    await assert.rejects(
+      bounded(new Promise(() => undefined), { timeoutMs: 20, onTimeout: () => new Error('too slow') }),
+      /too slow/,
+    );
   });
 });
 
 describe('a command that never settles', () => {
-  const script = (body: string) => spawnSync(process.execPath, ['--input-type=module', '-e',
-    `import { reportIfUnsettled } from ${JSON.stringify(new URL('../../src/cli/unsettled.js', import.meta.url).href)};
+  const script = (body: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { reportIfUnsettled } from ${JSON.stringify(new URL('../../src/cli/unsettled.js', import.meta.url).href)};
      const settled = reportIfUnsettled(() => { process.stderr.write('unfinished'); process.exitCode = 1; });
-     ${body}`], { encoding: 'utf8', timeout: 10_000 });
+     ${body}`,
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
 
   it('fails (exit 1, with a message) when Node runs out of work with the command pending', () => {
     const run = script('new Promise(() => undefined);');
