@@ -18,6 +18,14 @@ function deadPid(): number {
   );
 }
 
+/** A lock file left by a process that has exited, on this machine. */
+async function writeStaleLock(home: string): Promise<string> {
+  const path = lockPath('vm', home);
+  await mkdir(join(home, '.locks'));
+  await writeFile(path, JSON.stringify({ pid: deadPid(), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }));
+  return path;
+}
+
 describe('withInstanceLock', () => {
   it('runs the work, and leaves no lock file behind', () =>
     withTempDir(async (home) => {
@@ -83,12 +91,7 @@ describe('withInstanceLock', () => {
 
   it('takes over a lock whose process is gone', () =>
     withTempDir(async (home) => {
-      const path = lockPath('vm', home);
-      await mkdir(join(home, '.locks'));
-      await writeFile(
-        path,
-        JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
-      );
+      const path = await writeStaleLock(home);
       assert.equal(
         await withInstanceLock(
           'vm',
@@ -103,12 +106,7 @@ describe('withInstanceLock', () => {
 
   it('two commands that both find a stale lock: exactly one gets it at a time', () =>
     withTempDir(async (home) => {
-      const path = lockPath('vm', home);
-      await mkdir(join(home, '.locks'));
-      await writeFile(
-        path,
-        JSON.stringify({ pid: Number(deadPid()), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
-      );
+      await writeStaleLock(home);
       let inside = 0;
       let most = 0;
       const holder = () =>
