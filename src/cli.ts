@@ -26,8 +26,11 @@ cli.option('--verbose', 'Show the debug log as it is written (multipass calls, S
 
 /** The settings flags can give, resolved against the environment, the config file and the built-in values. */
 function settingsFor(options: Record<string, unknown>) {
-  const flags = Object.fromEntries(settingKeys.map((key) => [key, options[key]]));
-  return resolveSettings(flags, options.config === undefined ? undefined : String(options.config));
+  const flags = Object.fromEntries(settingKeys.flatMap((key) => {
+    const value = options[key];
+    return typeof value === 'string' || typeof value === 'number' ? [[key, value]] : [];
+  }));
+  return resolveSettings(flags, typeof options.config === 'string' ? options.config : undefined);
 }
 
 cli
@@ -163,6 +166,17 @@ cli
     const report = await doctor(await settingsFor(options));
     print(options.json ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
     if (!report.ok) commandExit = ExitCode.prerequisite;
+  });
+
+cli
+  .command('completion <shell>', 'Print a completion script for bash, zsh, fish or powershell')
+  .example('labvm completion bash > ~/.local/share/bash-completion/completions/labvm')
+  .example('labvm completion powershell >> $PROFILE')
+  .action(async (shell: string) => {
+    const { commandTable, completionScript, completionShells } = await import('./cli/completion.js');
+    const known = completionShells.find((name) => name === shell);
+    if (!known) throw new LabvmError(`No completion for the shell "${shell}".`, 'usage', `Use one of: ${completionShells.join(', ')}.`);
+    print(completionScript(known, 'labvm', commandTable(cli.commands, cli.globalCommand.options, { completion: [...completionShells] })).trimEnd());
   });
 
 cli.help();
