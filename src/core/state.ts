@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
 import { LabvmError } from './errors.js';
+import { labvmCommand } from './hints.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -85,7 +86,7 @@ export class InstanceState {
     throw new LabvmError(
       `The labvm record ${this.path('record')} is damaged.`,
       'vm',
-      `Run \`labvm down --name ${this.name}\` to remove the instance and its state, then \`labvm up\` again.`,
+      `Run \`${labvmCommand('down', this.name)}\` to remove the instance and its state, then \`${labvmCommand('up', this.name)}\` again.`,
     );
   }
 
@@ -96,4 +97,12 @@ export class InstanceState {
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The instances labvm has a record of (sorted), for naming them when a command was given a name that has none. */
+export async function recordedInstanceNames(home: string = labvmHome()): Promise<string[]> {
+  const entries = await readdir(home, { withFileTypes: true }).catch(() => []);
+  const named = await Promise.all(entries.filter((entry) => entry.isDirectory()).map(async (entry) =>
+    ((await new InstanceState(entry.name, home).readRecord().catch(() => undefined)) ? entry.name : undefined)));
+  return named.filter((name): name is string => name !== undefined).sort();
 }

@@ -1,32 +1,14 @@
-/** The report for a terminal: plain text wrapped to WIDTH columns, ANSI colour only when asked for. */
+/** The report for a terminal: plain text wrapped to the terminal's width, ANSI colour only when asked for. */
 import { styler, type Styler } from '../core/ansi.js';
+import { wrap } from '../core/text.js';
 import type { ExerciseReport } from './model.js';
 import {
   SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
-  psListing, questionSections, PROCESS_HEADERS, type QuestionSection,
+  psListing, questionSections, localTime, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
-export const WIDTH = 100;
-
-const visibleLength = (text: string): number => text.replace(/\u001b\[\d+m/g, '').length;
-
-/** Greedy word wrap; `first` prefixes the first line, `rest` the following ones. Words longer than a line stay whole. */
-export function wrap(text: string, first = '', rest = first, width = WIDTH): string[] {
-  const lines: string[] = [];
-  let line = first;
-  let empty = true;
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (!empty && visibleLength(line) + 1 + visibleLength(word) > width) {
-      lines.push(line);
-      line = rest;
-      empty = true;
-    }
-    line += (empty ? '' : ' ') + word;
-    empty = false;
-  }
-  lines.push(line);
-  return lines;
-}
+/** Wraps text to the report's width: `first` prefixes the first line, `rest` the following ones. */
+type Fit = (text: string, first?: string, rest?: string) => string[];
 
 function table(headers: string[], rows: string[][], s: Styler): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -34,14 +16,14 @@ function table(headers: string[], rows: string[][], s: Styler): string[] {
   return [s.bold(format(headers)), format(widths.map((w) => '-'.repeat(w))), ...rows.map(format)];
 }
 
-function header(report: ExerciseReport, s: Styler): string[] {
+function header(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const rows = environmentRows(report);
   const pad = Math.max(...rows.map(([k]) => k.length));
   const title = `labvm exercise: sleep 600 in the namespaces of ${report.evidence.container.name}`;
   return [s.bold(title), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
 }
 
-function processes(report: ExerciseReport, s: Styler): string[] {
+function processes(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const notes = processTableNotes(report.evidence).flatMap((note) => wrap(note).map(s.dim));
   return [s.bold('Processes'), ...table(PROCESS_HEADERS, processRows(report.evidence), s), ...notes];
 }
@@ -53,7 +35,7 @@ function listing(report: ExerciseReport, s: Styler): string[] {
   return [s.bold(`docker exec ${container.name} ps aux`), ...lines, s.dim(note)];
 }
 
-function question({ number, answer }: QuestionSection, s: Styler): string[] {
+function question({ number, answer }: QuestionSection, s: Styler, wrap: Fit): string[] {
   const unexplained = isUnexplained(answer);
   const title = `${number}. ${answer.question}`;
   const cause = unexplained ? s.red(s.bold(`${UNEXPLAINED}: labvm cannot name a cause`)) : s.cyan(answer.cause);
@@ -67,7 +49,7 @@ function question({ number, answer }: QuestionSection, s: Styler): string[] {
   ];
 }
 
-function controls(report: ExerciseReport, s: Styler): string[] {
+function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   if (report.answers.controls.length === 0) return [];
   const lines = report.answers.controls.flatMap((control) => [
     ...wrap(`${s.bold(control.name)}: ${control.description}`, '  ', '    '),
@@ -76,21 +58,24 @@ function controls(report: ExerciseReport, s: Styler): string[] {
   return [s.bold('Controls'), ...lines];
 }
 
-function footer(report: ExerciseReport, s: Styler): string[] {
+function footer(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const count = questionSections(report).filter((q) => isUnexplained(q.answer)).length;
   const warning = count ? [s.red(s.bold(`${count} of 3 answers ${UNEXPLAINED}: check their evidence by hand.`))] : [];
-  return [...warning, s.dim(`labvm ${report.labvmVersion}, started ${report.startedAt}, took ${report.durationSeconds.toFixed(1)} s`)];
+  const made = `labvm ${report.labvmVersion}, started ${localTime(report.startedAt)}, took ${report.durationSeconds.toFixed(1)} s`;
+  return [...warning, ...wrap(made).map(s.dim)];
 }
 
-export function renderTerminal(report: ExerciseReport, options: { color: boolean }): string {
+/** `width`: the terminal's columns (see textWidth); 100 by default. */
+export function renderTerminal(report: ExerciseReport, options: { color: boolean; width?: number }): string {
   const s = styler(options.color);
+  const fit: Fit = (text, first = '', rest = first) => wrap(text, first, rest, options.width ?? 100);
   const blocks = [
-    header(report, s),
-    processes(report, s),
+    header(report, s, fit),
+    processes(report, s, fit),
     listing(report, s),
-    ...questionSections(report).map((q) => question(q, s)),
-    controls(report, s),
-    footer(report, s),
+    ...questionSections(report).map((q) => question(q, s, fit)),
+    controls(report, s, fit),
+    footer(report, s, fit),
   ];
   return `${blocks.filter((b) => b.length).map((b) => b.join('\n')).join('\n\n')}\n`;
 }

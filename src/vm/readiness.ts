@@ -3,7 +3,7 @@ import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js'
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import { PROVISIONED_MARKER } from './cloud-init.js';
-import { upCommand } from '../core/hints.js';
+import { labvmCommand, upCommand } from '../core/hints.js';
 import { connectToInstance } from './instance.js';
 import type { InstanceInfo, Multipass } from './multipass.js';
 
@@ -40,7 +40,7 @@ export async function waitForAddress(multipass: Multipass, name: string, deadlin
     if (info.state === 'Running' && info.ipv4) return info;
     if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
       throw new AbortError(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
-        'On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then `labvm down` and `labvm up`.'));
+        `On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`));
     }
     update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
     throw new Error(`instance is ${info.state}`);
@@ -63,7 +63,7 @@ export async function waitForSsh(state: InstanceState, record: InstanceRecord, a
   }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
     if (error instanceof LabvmError && error.kind === 'trust') throw error;
     throw deadline.expired(`SSH on ${address}:22`,
-      'A VPN or firewall can block the VM network; check `multipass info` and try `labvm up` again (it resumes).');
+      `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`);
   });
 }
 
@@ -95,7 +95,7 @@ export interface CloudInitOutcome {
  * own status is reported beside it (newer releases say "degraded" for warnings that do not matter here).
  */
 export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline): Promise<CloudInitOutcome> {
-  const provisioned = async () => (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0;
+  const provisioned = () => isProvisioned(remote);
   if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
   const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs);
   if (await provisioned()) {
@@ -107,8 +107,13 @@ export async function waitForCloudInit(remote: RemoteHost, name: string, deadlin
   // The table of authorized keys and the host key banner that end the log say nothing about the failure.
   const log = await remote.run("grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' /var/log/cloud-init-output.log | tail -n 25");
   throw new LabvmError(`cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`, 'vm',
-    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`labvm down --name ${name}\` and \`${upCommand(name)}\`.`,
+    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`,
     `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);
+}
+
+/** labvm's marker, written last by its runcmd and only when every provisioning step succeeded. */
+export async function isProvisioned(remote: RemoteHost): Promise<boolean> {
+  return (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0;
 }
 
 /** Group membership is fixed at login: a session opened before cloud-init added `ubuntu` to docker lacks it. */
@@ -117,12 +122,13 @@ export async function hasDockerGroup(remote: RemoteHost): Promise<boolean> {
   return result.stdout.split(/\s+/).includes('docker');
 }
 
-export async function dockerVersion(remote: RemoteHost): Promise<string> {
+/** `name`: the labvm instance, for the hint (none for another host). */
+export async function dockerVersion(remote: RemoteHost, name?: string): Promise<string> {
   try {
     return (await remote.docker.api.version()).Version;
   } catch (error) {
     if (error instanceof LabvmError) throw error;
     throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
-      'Check Docker there with `sudo systemctl status docker`, or run `labvm up` again.');
+      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`);
   }
 }

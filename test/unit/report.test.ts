@@ -5,7 +5,8 @@ import type { Evidence } from '../../src/lab/evidence.js';
 import { toJson } from '../../src/report/json.js';
 import { escapeCell, renderMarkdown } from '../../src/report/markdown.js';
 import { buildReport, type ExerciseReport } from '../../src/report/model.js';
-import { renderTerminal, wrap } from '../../src/report/terminal.js';
+import { renderTerminal } from '../../src/report/terminal.js';
+import { wrap } from '../../src/core/text.js';
 import { noLsm, ubuntuAppArmor, variant } from '../fixtures/evidence.js';
 
 const META = { startedAt: '2025-02-14T10:02:11.000Z', durationSeconds: 41.3, labvmVersion: '0.1.0' };
