@@ -120,12 +120,12 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));
   try {
-    const cloudInit = await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (outcome) => outcome.summary);
+    const cloudInit = await progress.phase('cloud-init finished', (update) => waitForCloudInit(remote, name, deadline, update), (outcome) => outcome.summary);
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
     }
-    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
+    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote, name), (v) => `Docker ${v}`);
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
       name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,

@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util';
 import yoctoSpinner, { type Spinner } from 'yocto-spinner';
 import type { Styler } from './ansi.js';
+import { wrap } from './text.js';
 
 /** Named phases with elapsed time, so a slow step is visible instead of an opaque hang. */
 export interface Progress {
@@ -105,7 +106,7 @@ export function terminalProgress(stream: NodeJS.WriteStream, style: Styler, now:
       clearInterval(ticker);
       spinner?.stop();
       spinner = undefined;
-      stream.write(`${line}\n`);
+      stream.write(`${wrap(line, '', '    ', stream.columns || 80).join('\n')}\n`);
     },
     note: (message) => stream.write(`${message}\n`),
   });

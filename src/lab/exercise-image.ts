@@ -27,7 +27,8 @@ export async function buildExerciseImage(host: LabHost, baseImage: string, onLin
         const line = (event.stream ?? event.status ?? '').trim();
         const intermediate = /^---> Running in ([0-9a-f]{12,64})$/.exec(line)?.[1];
         if (intermediate) intermediates.push(intermediate);
-        if (line) onLine(line);
+        const step = buildStep(line);
+        if (step) onLine(step);
       });
   }).catch(async (error: unknown) => {
     // A cancelled build leaves its step's container for the engine to remove later: remove it now.
@@ -55,4 +56,14 @@ async function removeContainerAndWait(host: LabHost, id: string): Promise<void> 
     }
     await delay(200); // 409 "removal already in progress": the engine is at it
   }
+}
+
+const STEP_WIDTH = 72;
+
+/** "Step 2/3 : RUN apt-get update && ..." as a short progress detail; other build output is not shown. */
+export function buildStep(line: string): string | undefined {
+  const step = /^Step (\d+\/\d+) : (.*)$/s.exec(line);
+  if (!step) return undefined;
+  const text = `step ${step[1]}: ${step[2]!.replace(/\s+/g, ' ')}`;
+  return text.length > STEP_WIDTH ? `${text.slice(0, STEP_WIDTH - 1)}…` : text;
 }

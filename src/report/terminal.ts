@@ -1,6 +1,7 @@
 /** The report for a terminal: plain text wrapped to the terminal's width, ANSI colour only when asked for. */
 import { styler, type Styler } from '../core/ansi.js';
-import { wrap } from '../core/text.js';
+import { visibleLength, wrap } from '../core/text.js';
+import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 import {
   SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
@@ -23,16 +24,36 @@ function header(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   return [s.bold(title), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
 }
 
-function processes(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
+/** The process table, or on a terminal too narrow for it, one block per process with the same cells. */
+function processes(report: ExerciseReport, s: Styler, wrap: Fit, width: number): string[] {
   const notes = processTableNotes(report.evidence).flatMap((note) => wrap(note).map(s.dim));
-  return [s.bold('Processes'), ...table(PROCESS_HEADERS, processRows(report.evidence), s), ...notes];
+  const rows = processRows(report.evidence);
+  const wide = table(PROCESS_HEADERS, rows, s);
+  const fits = wide.every((line) => visibleLength(line) <= width);
+  const stacked = rows.flatMap(([process = '', ...cells]) =>
+    [s.bold(process), ...wrap(cells.map((cell, i) => `${PROCESS_HEADERS[i + 1]} ${cell}`).join('; '), '  ')]);
+  return [s.bold('Processes'), ...(fits ? wide : stacked), ...notes];
 }
 
-function listing(report: ExerciseReport, s: Styler): string[] {
+/** `ps aux` as listed; where its lines are wider than the terminal, only USER, PID and COMMAND. */
+function listing(report: ExerciseReport, s: Styler, width: number): string[] {
   const { container, sleep } = report.evidence;
-  const lines = psListing(sleep).map(({ text, isSleep }) => (isSleep ? s.yellow(`> ${text}`) : `  ${text}`));
+  const listed = psListing(sleep);
+  const fits = listed.every(({ text }) => visibleLength(text) + 2 <= width);
+  const rows = fits ? listed : compactPs(listed);
+  const lines = rows.map(({ text, isSleep }) => (isSleep ? s.yellow(`> ${text}`) : `  ${text}`));
   const note = sleep.psLine ? 'The line marked > is the sleep.' : 'The sleep is not in this listing.';
   return [s.bold(`docker exec ${container.name} ps aux`), ...lines, s.dim(note)];
+}
+
+function compactPs(listed: Array<{ text: string; isSleep: boolean }>): Array<{ text: string; isSleep: boolean }> {
+  const rows = parsePsAux(listed.map(({ text }) => text).join('\n'));
+  const userWidth = Math.max(4, ...rows.map((row) => row.user.length));
+  const format = (user: string, pid: string, command: string) => `${user.padEnd(userWidth)}  ${pid.padStart(7)}  ${command}`;
+  return [
+    { text: format('USER', 'PID', 'COMMAND'), isSleep: false },
+    ...rows.map((row) => ({ text: format(row.user, String(row.pid), row.command), isSleep: listed.some((l) => l.isSleep && l.text === row.line) })),
+  ];
 }
 
 function question({ number, answer }: QuestionSection, s: Styler, wrap: Fit): string[] {
@@ -71,8 +92,8 @@ export function renderTerminal(report: ExerciseReport, options: { color: boolean
   const fit: Fit = (text, first = '', rest = first) => wrap(text, first, rest, options.width ?? 100);
   const blocks = [
     header(report, s, fit),
-    processes(report, s, fit),
-    listing(report, s),
+    processes(report, s, fit, options.width ?? 100),
+    listing(report, s, options.width ?? 100),
     ...questionSections(report).map((q) => question(q, s, fit)),
     controls(report, s, fit),
     footer(report, s, fit),

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
@@ -94,10 +95,12 @@ export interface CloudInitOutcome {
  * The marker, written last by labvm's runcmd and only when every step succeeded, is the success check; cloud-init's
  * own status is reported beside it (newer releases say "degraded" for warnings that do not matter here).
  */
-export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline): Promise<CloudInitOutcome> {
+export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline,
+  update: (detail: string) => void = () => undefined): Promise<CloudInitOutcome> {
   const provisioned = () => isProvisioned(remote);
   if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
-  const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs);
+  const stopFollowing = followCloudInitLog(remote, update);
+  const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs).finally(stopFollowing);
   if (await provisioned()) {
     return { summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`, alreadyProvisioned: false };
   }
@@ -105,10 +108,30 @@ export async function waitForCloudInit(remote: RemoteHost, name: string, deadlin
     throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`${upCommand(name)}\` again to keep following it.`);
   }
   // The table of authorized keys and the host key banner that end the log say nothing about the failure.
-  const log = await remote.run("grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' /var/log/cloud-init-output.log | tail -n 25");
+  const log = await remote.run(`${LOG_NOISE} /var/log/cloud-init-output.log | tail -n 25`);
   throw new LabvmError(`cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`, 'vm',
     `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`,
     `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);
+}
+
+// The lines of the output log that say nothing about progress: key tables and banners.
+const LOG_NOISE = "grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' -e '^[[:space:]]*$'";
+const LOG_SAMPLE_MS = 2_000;
+
+/** While cloud-init runs, shows its latest output line as the phase's detail, so a long install visibly moves. */
+function followCloudInitLog(remote: RemoteHost, update: (detail: string) => void): () => void {
+  const stop = new AbortController();
+  update('waiting for cloud-init');
+  const sample = async () => {
+    while (!stop.signal.aborted) {
+      const tail = await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`).catch(() => undefined);
+      const line = tail?.stdout.trim();
+      if (line && !stop.signal.aborted) update(`waiting for cloud-init: ${line}`);
+      await delay(LOG_SAMPLE_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+  };
+  void sample();
+  return () => stop.abort();
 }
 
 /** labvm's marker, written last by its runcmd and only when every provisioning step succeeded. */
