@@ -5,6 +5,7 @@ import { abortOnInterrupt } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
+import { SshExerciseHost } from '../lab/host.js';
 import { CONTAINER_NAME, gatherEvidence } from '../lab/run.js';
 import { InstanceState } from '../core/state.js';
 import { hostAlias } from '../vm/instance.js';
@@ -44,7 +45,7 @@ export async function exercise(options: ExerciseCommandOptions, progress: Progre
     const remote = await progress.phase('connecting over SSH', () => connect(options));
     try {
       const startedAt = new Date();
-      const evidence = await gatherEvidence(remote, {
+      const evidence = await gatherEvidence(new SshExerciseHost(remote), {
         target: options.host ? remote.target.label : options.name, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
       }, progress);

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import type { Method } from './evidence.js';
-import type { LabHost } from './host.js';
+import type { ExerciseHost } from './host.js';
 
 export const SLEEP_ARGV = ['sleep', '600'];
 /** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
@@ -30,22 +30,18 @@ export class Sleepers {
   private readonly started: StartedSleep[] = [];
   private helperCount = 0;
 
-  constructor(private readonly host: LabHost, private readonly image: string) {}
+  constructor(private readonly host: ExerciseHost, private readonly image: string) {}
 
   async start(request: SleepRequest): Promise<StartedSleep> {
     const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
-    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter, started);
+    started.launcherPid = request.method === 'native'
+      ? await this.host.startDetached(nsenter) // the host's own nsenter, detached so it outlives the call that started it
+      : await this.startInHelper(nsenter, started);
     started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
     return started;
-  }
-
-  /** The VM's own nsenter, detached (setsid, no stdio) so it outlives the SSH channel that started it. */
-  private async startNative(nsenter: string[]): Promise<number> {
-    const script = `setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>&1 & echo $!`;
-    return Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
   }
 
   /**
@@ -104,13 +100,13 @@ export class Sleepers {
     if (!pid) return;
     const cmdline = (await this.host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
     if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
-    await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
+    await this.host.kill(pid);
     if (!(await this.host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
   }
 }
 
 /** Force-removes a container; one that does not exist is fine. */
-export async function removeContainer(host: LabHost, name: string): Promise<void> {
+export async function removeContainer(host: ExerciseHost, name: string): Promise<void> {
   try {
     await host.docker.getContainer(name).remove({ force: true, v: true });
   } catch (error) {
