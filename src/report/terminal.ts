@@ -21,7 +21,7 @@ function header(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const rows = environmentRows(report);
   const pad = Math.max(...rows.map(([k]) => k.length));
   const title = `labvm exercise: sleep 600 in the namespaces of ${report.evidence.container.name}`;
-  return [s.bold(title), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
+  return [...wrap(title).map(s.bold), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
 }
 
 /** The process table, or on a terminal too narrow for it, one block per process with the same cells. */
@@ -61,7 +61,7 @@ function question({ number, answer }: QuestionSection, s: Styler, wrap: Fit): st
   const title = `${number}. ${answer.question}`;
   const cause = unexplained ? s.red(s.bold(`${UNEXPLAINED}: labvm cannot name a cause`)) : s.cyan(answer.cause);
   return [
-    unexplained ? s.red(s.bold(`${title}  [${UNEXPLAINED}]`)) : s.bold(title),
+    ...wrap(unexplained ? `${title} [${UNEXPLAINED}]` : title, '', '   ').map((line) => (unexplained ? s.red(s.bold(line)) : s.bold(line))),
     ...wrap(answer.answer, `   ${s.bold('Answer:')} `, '           '),
     '   Evidence:',
     ...answer.evidence.flatMap((item) => wrap(item, '     - ', '       ')),
