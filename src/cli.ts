@@ -4,11 +4,12 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { progressFor } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
+import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
-import { exerciseOptions, markValues, nameOption, upOptions, flag, type RawOptions } from './cli/options.js';
-import { downText, errorText, interruptedText, keptText, statusText, upSummary } from './cli/print.js';
-import { textWidth } from './core/text.js';
+import { exerciseOptions, flag, markValues, nameOption, optionalText, text, upOptions, type RawOptions } from './cli/options.js';
+import { doctorText, downText, errorText, interruptedText, keptText, listText, powerText, statusText, upSummary } from './cli/print.js';
 import { formatHelp, suggestion, unknownOptionOf } from './cli/help.js';
+import { textWidth } from './core/text.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -19,22 +20,31 @@ const progress = progressFor(process.stderr, errStyle);
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
+cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
+
+const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+
+/** The settings flags can give (as typed), resolved against the environment, the config file and the built-in values. */
+function settingsFor(given: RawOptions): Promise<Settings> {
+  const flags = Object.fromEntries(settingKeys.map((key) => [key, optionalText(given, key, kebab(key))]));
+  return resolveSettings(flags, optionalText(given, 'config', '--config'));
+}
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
   .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .option('--cpus <n>', 'Virtual CPUs', { default: '2' })
-  .option('--memory <size>', 'Memory with a unit: K, M or G', { default: '4G' })
-  .option('--disk <size>', 'Disk size with a unit: K, M or G', { default: '20G' })
-  .option('--image <image>', 'Ubuntu release to launch', { default: '24.04' })
-  .option('--timeout <seconds>', 'How long to wait for the VM to be ready (first runs download an image and install Docker)', { default: '1200' })
+  .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
+  .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
+  .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
+  .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
+  .option('--timeout <seconds>', `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`)
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
   .action(async (given: RawOptions) => {
     const { up, previewUserData } = await import('./commands/up.js');
     if (flag(given, 'printCloudInit')) return print(previewUserData());
-    print(upSummary(await up(upOptions(given), progress), outStyle));
+    print(upSummary(await up(upOptions(given, await settingsFor(given)), progress), outStyle));
   });
 
 cli
@@ -61,7 +71,7 @@ cli
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
-  .option('--base-image <ref>', 'Base image for the exercise image', { default: 'nginx:latest' })
+  .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
   .option('--report <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
   .option('--force', 'Overwrite the --report file if it exists')
   .option('--json', 'Print the report as one JSON object')
@@ -69,7 +79,7 @@ cli
   .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
   .action(async (given: RawOptions) => {
-    const options = exerciseOptions(given);
+    const options = exerciseOptions(given, await settingsFor(given));
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
     const { report, markdownFile, kept } = await exercise(options, progress);
@@ -77,6 +87,75 @@ cli
       : renderTerminal(report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd());
     if (kept) process.stderr.write(`${keptText(kept)}\n`);
     if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
+  });
+
+/** The exit status of a command that sets its own: shell and exec pass the remote one through, doctor fails with 3. */
+let commandExit: number = ExitCode.ok;
+const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
+
+cli
+  .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm shell')
+  .action(async (given: RawOptions) => {
+    const { shell } = await import('./commands/shell.js');
+    commandExit = await shell(nameOption(given), localTerminal());
+  });
+
+cli
+  .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
+  .usage('exec [--name <name>] -- <command> [args...]')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm exec -- docker ps')
+  .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
+  .action(async (given: RawOptions) => {
+    const { exec } = await import('./commands/shell.js');
+    const command = Array.isArray(given['--']) ? given['--'].map(String) : [];
+    commandExit = await exec(nameOption(given), command, localTerminal());
+  });
+
+cli
+  .command('list', 'List the VMs labvm created: state, address, release, size, and whether each is ready')
+  .alias('ls')
+  .option('--json', 'Print one JSON array')
+  .action(async (given: RawOptions) => {
+    const { list } = await import('./commands/list.js');
+    const entries = await list();
+    print(flag(given, 'json') ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
+  });
+
+cli
+  .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--all', 'Stop every VM labvm created')
+  .action(async (given: RawOptions) => {
+    const { stop } = await import('./commands/power.js');
+    print(powerText(await stop({ name: nameOption(given), all: flag(given, 'all') }, progress)));
+  });
+
+cli
+  .command('start', 'Start a stopped VM and wait until it answers over SSH')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: '300' })
+  .action(async (given: RawOptions) => {
+    const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
+    print(powerText([await start(nameOption(given), parsePositiveInteger(text(given, 'timeout', '--timeout'), 'timeout'), progress)]));
+  });
+
+cli
+  .command('doctor', 'Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm\'s VMs')
+  .option('--json', 'Print one JSON object')
+  .option('--cpus <n>', 'Check as for `labvm up --cpus`')
+  .option('--memory <size>', 'Check as for `labvm up --memory`')
+  .option('--disk <size>', 'Check as for `labvm up --disk`')
+  .option('--image <image>', 'Show as for `labvm up --image`')
+  .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
+  .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`')
+  .action(async (given: RawOptions) => {
+    const { doctor } = await import('./commands/doctor.js');
+    const report = await doctor(await settingsFor(given));
+    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
+    if (!report.ok) commandExit = ExitCode.prerequisite;
   });
 
 cli
@@ -101,7 +180,8 @@ function showHelp(name: string | undefined): void {
   command.outputHelp();
 }
 
-const commandNamed = (name: string): Command | undefined => cli.commands.find((command) => command.name === name);
+const commandNamed = (name: string): Command | undefined =>
+  cli.commands.find((command) => command.name === name || command.aliasNames.includes(name));
 
 function unknownCommand(name: string): LabvmError {
   const guess = suggestion(name, cli.commands.map((command) => command.name));
@@ -123,7 +203,7 @@ async function main(argv: string[]): Promise<number> {
     throw unknown ? unknownCommand(String(unknown)) : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
   }
   await cli.runMatchedCommand();
-  return ExitCode.ok;
+  return commandExit;
 }
 
 /** cac's own errors (unknown option, missing value) become usage errors naming the command and a likely fix. */
@@ -134,7 +214,8 @@ function usageErrorOf(error: Error): LabvmError {
   const guess = unknown && suggestion(unknown, options.filter((name) => name.startsWith('--')));
   const message = unknown ? `Unknown option \`${unknown}\`` : error.message;
   const help = command ? `labvm help ${command.name}` : 'labvm help';
-  return new LabvmError(`${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`, 'usage', `Run \`${help}\` for the options.`);
+  return new LabvmError(`${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`, 'usage', `Run \`${help}\` for the options.`,
+    undefined, { cause: error });
 }
 
 function exitCodeOf(error: unknown): number {
@@ -142,19 +223,7 @@ function exitCodeOf(error: unknown): number {
   return ExitCode.internal;
 }
 
-process.on('SIGINT', () => {
-  if (deliverInterrupt()) {
-    progress.abandon('interrupted');
-    process.stderr.write(`${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
-    return;
-  }
-  progress.abandon('interrupted');
-  const command = cli.matchedCommand;
-  process.stderr.write(`${interruptedText(command?.name, command ? nameGiven() : undefined, errStyle)}\n`);
-  process.exit(ExitCode.interrupted);
-});
-
-/** The --name of the running command, for hints; undefined when it cannot be read (the hint then goes without). */
+/** The --name of the running command, for hints; undefined when it has none or it cannot be read. */
 function nameGiven(): string | undefined {
   try {
     return nameOption(cli.options);
@@ -163,11 +232,21 @@ function nameGiven(): string | undefined {
   }
 }
 
+process.on('SIGINT', () => {
+  progress.abandon('interrupted');
+  if (deliverInterrupt()) {
+    process.stderr.write(`${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
+    return;
+  }
+  process.stderr.write(`${interruptedText(cli.matchedCommand?.name, nameGiven(), errStyle)}\n`);
+  process.exit(ExitCode.interrupted);
+});
+
 main(process.argv).then(
   (code) => (process.exitCode = code),
   (error: unknown) => {
     const wrapped = error instanceof Error && error.name === 'CACError' ? usageErrorOf(error) : error;
-    process.stderr.write(`${errorText(wrapped, errStyle)}\n`);
+    process.stderr.write(`${errorText(wrapped, errStyle, { causes: process.env.LABVM_DEBUG === '1' })}\n`);
     process.exitCode = exitCodeOf(wrapped);
   },
 );

@@ -2,6 +2,7 @@ import { usageError } from '../core/errors.js';
 import { parsePositiveInteger } from '../core/validate.js';
 import type { UpOptions } from '../commands/up.js';
 import type { ExerciseCommandOptions } from '../commands/exercise.js';
+import type { Settings } from '../core/settings.js';
 
 /** What cac hands an action: values by camelCased option name, arrays for repeated options. */
 export type RawOptions = Record<string, unknown>;
@@ -14,7 +15,8 @@ export type RawOptions = Record<string, unknown>;
  */
 const MARK = '\uE000';
 
-const camelCase = (name: string): string => name.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
+const camelCase = (name: string): string =>
+  name.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
 
 /** argv (node, script, then the arguments) with the values of `valueOptions` (camelCased names) marked. */
 export function markValues(argv: readonly string[], valueOptions: ReadonlySet<string>): string[] {
@@ -45,7 +47,8 @@ export function optionalText(raw: RawOptions, key: string, flag: string): string
   const value = lastOf(raw[key]);
   if (value === undefined) return undefined;
   const text = typeof value === 'string' ? (value.startsWith(MARK) ? value.slice(MARK.length) : value) : undefined;
-  if (!text?.trim()) throw usageError(`${flag} needs a value.`, `Give it one, e.g. \`${flag}=VALUE\`, or leave the option out.`);
+  if (!text?.trim())
+    throw usageError(`${flag} needs a value.`, `Give it one, e.g. \`${flag}=VALUE\`, or leave the option out.`);
   return text;
 }
 
@@ -64,24 +67,25 @@ export function nameOption(raw: RawOptions): string {
   return text(raw, 'name', '--name');
 }
 
-export function upOptions(raw: RawOptions): UpOptions {
+/** `settings`: the values flags, environment, config file or labvm's defaults gave (see core/settings.ts). */
+export function upOptions(raw: RawOptions, settings: Settings): UpOptions {
   return {
     name: nameOption(raw),
-    cpus: parsePositiveInteger(text(raw, 'cpus', '--cpus'), 'CPU count'),
-    memory: text(raw, 'memory', '--memory'),
-    disk: text(raw, 'disk', '--disk'),
-    image: text(raw, 'image', '--image'),
-    timeoutSeconds: parsePositiveInteger(text(raw, 'timeout', '--timeout'), 'timeout'),
+    cpus: parsePositiveInteger(settings.cpus.value, `CPU count (${settings.cpus.origin})`),
+    memory: settings.memory.value,
+    disk: settings.disk.value,
+    image: settings.image.value,
+    timeoutSeconds: parsePositiveInteger(settings.timeout.value, `timeout (${settings.timeout.origin})`),
   };
 }
 
-export function exerciseOptions(raw: RawOptions): ExerciseCommandOptions {
+export function exerciseOptions(raw: RawOptions, settings: Settings): ExerciseCommandOptions {
   return {
     name: nameOption(raw),
     host: optionalText(raw, 'host', '--host'),
     identity: optionalText(raw, 'identity', '--identity'),
     method: text(raw, 'method', '--method'),
-    baseImage: text(raw, 'baseImage', '--base-image'),
+    baseImage: settings.baseImage.value,
     report: optionalText(raw, 'report', '--report'),
     force: flag(raw, 'force'),
     controls: flag(raw, 'controls'),

@@ -1,9 +1,12 @@
-import { LabvmError, errorMessage } from '../core/errors.js';
+import { LabvmError, causeChain, errorMessage } from '../core/errors.js';
 import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
 import type { ExerciseResult } from '../commands/exercise.js';
+import type { ListEntry } from '../commands/list.js';
+import type { PowerResult } from '../commands/power.js';
+import type { DoctorReport } from '../commands/doctor.js';
 import { labvmCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
@@ -45,13 +48,62 @@ export function downText(result: DownResult): string {
   return `${instance}; ${result.stateRemoved ? 'removed labvm\'s state for it' : 'no labvm state to remove'}. Nothing of ${result.name} is left.`;
 }
 
-export function errorText(error: unknown, style: Styler): string {
+/** Columns padded to their widest cell; plain spaces, so the table reads the same on any terminal. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
+}
+
+export function listText(entries: ListEntry[], style: Styler): string {
+  if (entries.length === 0) return 'No labvm VMs. Create one with `labvm up`.';
+  const ready = (entry: ListEntry) => (entry.ready === null ? '-' : entry.ready ? 'yes' : 'no');
+  const rows = entries.map((e) => [e.name, e.state, e.ipv4 ?? '-', e.release ?? e.image ?? '-', String(e.cpus ?? '-'),
+    e.memory ?? '-', e.disk ?? '-', e.createdAt?.slice(0, 16).replace('T', ' ') ?? '-', ready(e)]);
+  const header = ['NAME', 'STATE', 'ADDRESS', 'RELEASE', 'CPUS', 'MEMORY', 'DISK', 'CREATED (UTC)', 'READY'];
+  const [head = '', ...body] = table([header, ...rows]).split('\n');
+  const notes = entries.filter((e) => e.cleanup).map((e) =>
+    `${style.yellow('!')} ${e.name}: ${e.state === 'missing' || e.state === 'Deleted' ? 'the VM is gone, only labvm\'s record is left' : 'labvm\'s record is damaged'}; clean up with \`${e.cleanup}\``);
+  return [style.bold(head), ...body, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+export function powerText(results: PowerResult[]): string {
+  if (results.length === 0) return 'No labvm VM to stop.';
+  return results.map((r) => {
+    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${r.name === 'labvm' ? '' : ` --name ${r.name}`}\`.`;
+    if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
+    return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
+  }).join('\n');
+}
+
+export function doctorText(report: DoctorReport, style: Styler): string {
+  const mark = { pass: style.green('pass'), warn: style.yellow('warn'), fail: style.red('fail') } as const;
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = report.checks.flatMap((check) => [
+    `${mark[check.status]}  ${check.name.padEnd(width)}  ${check.detail}`,
+    ...(check.fix ? [`${' '.repeat(6 + width)}${style.dim('fix:')} ${check.fix}`] : []),
+  ]);
+  lines.push('', style.bold('Settings for up and exercise (flag > environment > config file > built-in):'),
+    table(report.settings.map((s) => [`  ${s.key}`, s.value, s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`])));
+  const failed = report.checks.filter((check) => check.status === 'fail').length;
+  const warned = report.checks.filter((check) => check.status === 'warn').length;
+  lines.push('', failed ? style.red(`${failed} check(s) failed; fix them before \`labvm up\`.`)
+    : warned ? `Ready, with ${warned} warning(s).` : style.green('All checks passed.'));
+  return lines.join('\n');
+}
+
+export interface ErrorTextOptions {
+  /** Also show the errors underneath (LABVM_DEBUG=1). */
+  causes?: boolean;
+}
+
+export function errorText(error: unknown, style: Styler, options: ErrorTextOptions = {}): string {
   if (!(error instanceof LabvmError)) {
     return `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
       'This is a bug in labvm; please report it with the output above.';
   }
   const lines = [`${style.red('labvm:')} ${error.message}`];
   if (error.details) lines.push(...error.details.split('\n').map((line) => style.dim(`  | ${line}`)));
+  if (options.causes) lines.push(...causeLines(error, style));
   if (error.hint) lines.push(`  next: ${error.hint}`);
   return lines.join('\n');
 }
@@ -77,4 +129,12 @@ export function keptText(kept: NonNullable<ExerciseResult['kept']>): string {
     `  ${kept.login}`,
     `then: docker start ${kept.container} && docker exec -it ${kept.container} sh`,
   ].join('\n');
+}
+
+/** One dimmed line per error underneath, outermost first. */
+export function causeLines(error: unknown, style: Styler): string[] {
+  return causeChain(error).map((cause) => {
+    const text = cause instanceof Error ? `${cause.name === 'Error' ? '' : `${cause.name}: `}${cause.message}` : String(cause);
+    return style.dim(`  caused by: ${text}`);
+  });
 }

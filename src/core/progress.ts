@@ -5,7 +5,11 @@ import { wrap } from './text.js';
 
 /** Named phases with elapsed time, so a slow step is visible instead of an opaque hang. */
 export interface Progress {
-  phase<T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string): Promise<T>;
+  phase<T>(
+    name: string,
+    work: (update: (detail: string) => void) => Promise<T>,
+    describe?: (result: T) => string,
+  ): Promise<T>;
   note(message: string): void;
 }
 
@@ -29,12 +33,16 @@ function finalLine(style: Styler, ok: boolean, name: string, elapsedMs: number, 
  * Runs phases one after another; `render` draws them. Both renderers share this, so they only differ in how a
  * phase in progress is shown.
  */
-function phases(style: Styler, now: Clock, render: {
-  started(name: string, startedAt: number): void;
-  detail(detail: string, elapsedMs: number): void;
-  ended(line: string): void;
-  note(message: string): void;
-}): ProgressOutput {
+function phases(
+  style: Styler,
+  now: Clock,
+  render: {
+    started(name: string, startedAt: number): void;
+    detail(detail: string, elapsedMs: number): void;
+    ended(line: string): void;
+    note(message: string): void;
+  },
+): ProgressOutput {
   let current: { name: string; startedAt: number } | undefined;
   const end = (ok: boolean, description?: string) => {
     if (!current) return;
@@ -113,7 +121,11 @@ export function terminalProgress(stream: NodeJS.WriteStream, style: Styler, now:
 }
 
 /** Live progress on an interactive terminal, plain lines everywhere else (CI, pipes, TERM=dumb). */
-export function progressFor(stream: NodeJS.WriteStream, style: Styler, env: NodeJS.ProcessEnv = process.env): ProgressOutput {
+export function progressFor(
+  stream: NodeJS.WriteStream,
+  style: Styler,
+  env: NodeJS.ProcessEnv = process.env,
+): ProgressOutput {
   const interactive = !!stream.isTTY && env.TERM !== 'dumb' && !('CI' in env);
   return interactive ? terminalProgress(stream, style) : streamProgress((line) => stream.write(`${line}\n`), style);
 }

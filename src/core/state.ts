@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -99,10 +99,13 @@ export class InstanceState {
   }
 }
 
-/** The instances labvm has a record of (sorted), for naming them when a command was given a name that has none. */
+/** The names of every instance labvm has a record for under `home` (whatever their VM's state). */
 export async function recordedInstanceNames(home: string = labvmHome()): Promise<string[]> {
-  const entries = await readdir(home, { withFileTypes: true }).catch(() => []);
+  const entries = await readdir(home, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
   const named = await Promise.all(entries.filter((entry) => entry.isDirectory()).map(async (entry) =>
-    ((await new InstanceState(entry.name, home).readRecord().catch(() => undefined)) ? entry.name : undefined)));
+    (await stat(join(home, entry.name, stateFiles.record)).then(() => true, () => false)) ? entry.name : undefined));
   return named.filter((name): name is string => name !== undefined).sort();
 }

@@ -1,6 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import pRetry, { AbortError } from 'p-retry';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
+import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import { PROVISIONED_MARKER } from './cloud-init.js';
@@ -21,50 +20,54 @@ export class Deadline {
     return Math.max(0, this.at - Date.now());
   }
 
-  expired(what: string, hint: string): LabvmError {
-    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint);
+  /** The time-out error; `cause` is what the last attempt saw. */
+  expired(what: string, hint: string, cause?: unknown): LabvmError {
+    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint, undefined, { cause });
   }
 }
 
-const POLL = { factor: 1.5, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
+const POLL = { intervalMs: 500, factor: 1.5, maxIntervalMs: 5_000, randomize: true } as const;
 
-/** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
 /** How long a Running VM may lack an address before labvm stops hoping (VirtualBox's NAT never gives one). */
 const NO_ADDRESS_LIMIT_MS = 120_000;
 
 /** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
 export async function waitForAddress(multipass: Multipass, name: string, deadline: Deadline, update: (detail: string) => void): Promise<InstanceInfo> {
   let runningSince: number | undefined;
-  return pRetry(async () => {
+  return retry(async () => {
     const info = await multipass.info(name);
-    if (!info) throw new AbortError(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
+    if (!info) throw new StopRetrying(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
     if (info.state === 'Running' && info.ipv4) return info;
     if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
-      throw new AbortError(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
+      throw new StopRetrying(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
         `On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`));
     }
     update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
-    throw new Error(`instance is ${info.state}`);
-  }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
-    throw error instanceof LabvmError ? error : deadline.expired('the VM to get an IP address',
-      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`);
+    throw new NotYet(`instance is ${info.state}${info.ipv4 ? '' : ' without an IP address'}`);
+  }, {
+    ...POLL,
+    timeoutMs: deadline.remainingMs,
+    // Multipass's own failure, when that is what kept it from answering, says more than a time-out.
+    timeoutError: (last) => (last instanceof LabvmError ? last : deadline.expired('the VM to get an IP address',
+      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`, last)),
   });
 }
 
 /** Connects with the pinned host key, retrying while sshd is not yet up; a wrong host key is never retried. */
 export async function waitForSsh(state: InstanceState, record: InstanceRecord, address: string, deadline: Deadline, update: (detail: string) => void): Promise<RemoteHost> {
-  return pRetry(async () => {
+  return retry(async () => {
     try {
       return await connectToInstance(state, record, address, Math.min(20_000, Math.max(1_000, deadline.remainingMs)));
     } catch (error) {
-      if (error instanceof LabvmError && error.kind === 'trust') throw new AbortError(error);
-      update(errorMessage(error).replace(/^VM "[^"]+": /, ''));
+      if (error instanceof LabvmError && (error.kind === 'trust' || error.kind === 'usage')) throw new StopRetrying(error);
       throw error;
     }
-  }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
-    if (error instanceof LabvmError && error.kind === 'trust') throw error;
-    throw deadline.expired(`SSH on ${address}:22`,
-      `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`);
+  }, {
+    ...POLL,
+    timeoutMs: deadline.remainingMs,
+    onRetry: (error) => update(errorMessage(error).replace(/^VM "[^"]+": /, '')),
+    timeoutError: (last) => deadline.expired(`SSH on ${address}:22`,
+      `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`, last),
   });
 }
 
@@ -99,7 +102,7 @@ export async function waitForCloudInit(remote: RemoteHost, name: string, deadlin
   update: (detail: string) => void = () => undefined): Promise<CloudInitOutcome> {
   const provisioned = () => isProvisioned(remote);
   if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
-  const stopFollowing = followCloudInitLog(remote, update);
+  const stopFollowing = followCloudInitLog(remote, deadline, update);
   const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs).finally(stopFollowing);
   if (await provisioned()) {
     return { summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`, alreadyProvisioned: false };
@@ -119,18 +122,16 @@ const LOG_NOISE = "grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^s
 const LOG_SAMPLE_MS = 2_000;
 
 /** While cloud-init runs, shows its latest output line as the phase's detail, so a long install visibly moves. */
-function followCloudInitLog(remote: RemoteHost, update: (detail: string) => void): () => void {
+function followCloudInitLog(remote: RemoteHost, deadline: Deadline, update: (detail: string) => void): () => void {
   const stop = new AbortController();
   update('waiting for cloud-init');
   const sample = async () => {
-    while (!stop.signal.aborted) {
-      const tail = await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`).catch(() => undefined);
-      const line = tail?.stdout.trim();
-      if (line && !stop.signal.aborted) update(`waiting for cloud-init: ${line}`);
-      await delay(LOG_SAMPLE_MS, undefined, { signal: stop.signal }).catch(() => undefined);
-    }
+    const line = (await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`)).stdout.trim();
+    if (line && !stop.signal.aborted) update(`waiting for cloud-init: ${line}`);
+    throw new NotYet('cloud-init is still running');
   };
-  void sample();
+  // Sampling ends with the wait (stop) or the deadline; its failures only mean no new detail.
+  retry(sample, { timeoutMs: deadline.remainingMs, intervalMs: LOG_SAMPLE_MS, signal: stop.signal }).catch(() => undefined);
   return () => stop.abort();
 }
 
@@ -152,6 +153,6 @@ export async function dockerVersion(remote: RemoteHost, name?: string): Promise<
   } catch (error) {
     if (error instanceof LabvmError) throw error;
     throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
-      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`);
+      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`, undefined, { cause: error });
   }
 }

@@ -10,13 +10,24 @@ import { LabvmEnv, type Run } from '../support/labvm.js';
  */
 
 const VALUE_OPTIONS: Record<string, string[]> = {
-  up: ['--name', '--cpus', '--memory', '--disk', '--image', '--timeout'],
+  up: ['--name', '--cpus', '--memory', '--disk', '--image', '--timeout', '--config'],
   status: ['--name'],
   down: ['--name'],
   exercise: ['--name', '--host', '--identity', '--method', '--base-image', '--report'],
+  shell: ['--name'],
+  exec: ['--name'],
+  stop: ['--name'],
+  start: ['--name', '--timeout'],
+  doctor: ['--cpus', '--memory', '--disk', '--image', '--timeout', '--base-image'],
+  help: [],
 };
 const FLAGS: Record<string, string[]> = {
-  up: ['--print-cloud-init'], status: ['--json'], down: [], exercise: ['--json', '--controls', '--keep', '--force'],
+  up: ['--print-cloud-init'],
+  status: ['--json'],
+  exercise: ['--json', '--controls', '--keep', '--force'],
+  list: ['--json'],
+  stop: ['--all'],
+  doctor: ['--json'],
 };
 /**
  * Each option numeric-looking (as `--opt value` and `--opt=value`), empty, unicode and repeated; each flag given a
@@ -25,11 +36,19 @@ const FLAGS: Record<string, string[]> = {
 function cases(): string[][] {
   const all: string[][] = [];
   for (const [command, options] of Object.entries(VALUE_OPTIONS)) {
+    all.push([command, '4096'], [command, '']);
     for (const option of options) {
-      all.push([command, option, '4096'], [command, `${option}=24.10`], [command, option, ''], [command, `${option}=名前 ü`],
-        [command, option, '1', option, '2.50']);
+      all.push(
+        [command, option, '4096'],
+        [command, `${option}=24.10`],
+        [command, option, ''],
+        [command, `${option}=名前 ü`],
+        [command, option, '1', option, '2.50'],
+      );
     }
-    for (const flag of FLAGS[command] ?? []) all.push([command, flag, '5'], [command, `${flag}=0`]);
+  }
+  for (const [command, flags] of Object.entries(FLAGS)) {
+    for (const flag of flags) all.push([command, flag, '5'], [command, `${flag}=0`]);
   }
   return all;
 }
@@ -68,20 +87,28 @@ describe('option values through the real CLI', { concurrency: false }, () => {
   });
 
   const refused: Array<[string[], RegExp]> = [
-    [['up', '--memory', '4096'], /The memory size "4096" has no unit\.\n {2}next: Add a unit, e\.g\. 4G or 4096M\./],
-    [['up', '--disk', '20'], /The disk size "20" has no unit/],
-    [['up', '--disk', '1.5'], /The disk size "1\.5" has no unit/],
-    [['up', '--memory', '0'], /The memory size "0" has no unit/],
-    [['up', '--memory', '1073741824'], /The memory size "1073741824" has no unit/],
+    [
+      ['up', '--memory', '4096'],
+      /The memory \(--memory\) size "4096" has no unit\.\n {2}next: Add a unit, e\.g\. 4G or 4096M\./,
+    ],
+    [['up', '--disk', '20'], /The disk \(--disk\) size "20" has no unit/],
+    [['up', '--disk', '1.5'], /The disk \(--disk\) size "1\.5" has no unit/],
+    [['up', '--memory', '0'], /The memory \(--memory\) size "0" has no unit/],
+    [['up', '--memory', '1073741824'], /The memory \(--memory\) size "1073741824" has no unit/],
+    [['doctor', '--memory', '4096'], /The memory \(--memory\) size "4096" has no unit/],
     [['up', '--memory', '0G'], /The memory size 0G is below the minimum of 512M/],
-    [['up', '--cpus', '2.5'], /Invalid CPU count "2\.5"/],
-    [['up', '--timeout', '1e3'], /Invalid timeout "1e3"/],
+    [['up', '--cpus', '2.5'], /Invalid cpus \(--cpus\) "2\.5"/],
+    [['up', '--timeout', '1e3'], /Invalid timeout \(--timeout\) "1e3"/],
+    [['start', '--timeout', '1.5'], /Invalid timeout "1\.5"/],
     [['up', '--name', '123'], /Invalid instance name "123"/],
     [['up', '--image', ''], /--image needs a value/],
     [['exercise', '--report', '5'], /--report needs a \.md file name, got "5"/],
     [['exercise', '--method', '0'], /Unknown --method "0"/],
     [['status', '--name', '4096'], /Invalid instance name "4096"/],
-    [['up', '--nmae', 'x'], /Unknown option `--nmae`\. Did you mean `--name`\?\n {2}next: Run `labvm help up` for the options\./],
+    [
+      ['up', '--nmae', 'x'],
+      /Unknown option `--nmae`\. Did you mean `--name`\?\n {2}next: Run `labvm help up` for the options\./,
+    ],
     [['exercise', '--base-imag', 'x'], /Unknown option `--base-imag`\. Did you mean `--base-image`\?/],
     [['stauts'], /Unknown command "stauts"\. Did you mean `labvm status`\?/],
     [['help', 'exercize'], /Unknown command "exercize"\. Did you mean `labvm exercise`\?/],
@@ -108,7 +135,21 @@ describe('option values through the real CLI', { concurrency: false }, () => {
   test('labvm help, help <command>, version and --help', async () => {
     const help = await lab.run(['help']);
     assert.equal(help.code, 0);
-    for (const command of ['up', 'status', 'down', 'exercise', 'help', 'version']) assert.match(help.stdout, new RegExp(`^ {2}${command}\\b`, 'm'));
+    for (const command of [
+      'up',
+      'status',
+      'down',
+      'exercise',
+      'shell',
+      'exec',
+      'list',
+      'stop',
+      'start',
+      'doctor',
+      'help',
+      'version',
+    ])
+      assert.match(help.stdout, new RegExp(`^ {2}${command}\\b`, 'm'));
     assert.match(help.stdout, /labvm help <command>/);
     const up = await lab.run(['help', 'up']);
     assert.equal(up.code, 0);
@@ -124,7 +165,10 @@ describe('option values through the real CLI', { concurrency: false }, () => {
   test('help wraps long option texts between words, under their column', async () => {
     const help = await lab.run(['help', 'exercise']);
     const lines = help.stdout.split('\n');
-    assert.ok(lines.every((line) => line.length <= 100), lines.filter((l) => l.length > 100).join('\n'));
+    assert.ok(
+      lines.every((line) => line.length <= 100),
+      lines.filter((l) => l.length > 100).join('\n'),
+    );
     const method = lines.findIndex((line) => line.includes('--method <method>'));
     const column = lines[method]!.indexOf('How to start');
     assert.match(lines[method + 1]!, new RegExp(`^ {${column}}\\S`), 'the continuation starts under the text');
