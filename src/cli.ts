@@ -4,6 +4,9 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { progressFor } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
+import { echoDebugLog, saveDebugLog } from './core/debug-log.js';
+import { labvmHome } from './core/state.js';
+import { join } from 'node:path';
 import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { exerciseOptions, flag, markValues, nameOption, optionalText, text, upOptions, type RawOptions } from './cli/options.js';
@@ -21,6 +24,7 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
 cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
+cli.option('--verbose', 'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error');
 
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 
@@ -202,6 +206,7 @@ async function main(argv: string[]): Promise<number> {
     const unknown = parsed.args[0];
     throw unknown ? unknownCommand(String(unknown)) : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
   }
+  if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
   await cli.runMatchedCommand();
   return commandExit;
 }
@@ -216,6 +221,13 @@ function usageErrorOf(error: Error): LabvmError {
   const help = command ? `labvm help ${command.name}` : 'labvm help';
   return new LabvmError(`${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`, 'usage', `Run \`${help}\` for the options.`,
     undefined, { cause: error });
+}
+
+/** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
+function saveLog(): Promise<string | undefined> {
+  const name = cli.matchedCommand && !flag(cli.options, 'all') ? nameGiven() : undefined;
+  const folder = name ? join(labvmHome(), name) : labvmHome();
+  return saveDebugLog(folder, cli.matchedCommandName ?? 'labvm').catch(() => undefined);
 }
 
 function exitCodeOf(error: unknown): number {
@@ -243,10 +255,16 @@ process.on('SIGINT', () => {
 });
 
 main(process.argv).then(
-  (code) => (process.exitCode = code),
-  (error: unknown) => {
+  async (code) => {
+    await saveLog();
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
     const wrapped = error instanceof Error && error.name === 'CACError' ? usageErrorOf(error) : error;
-    process.stderr.write(`${errorText(wrapped, errStyle, { causes: process.env.LABVM_DEBUG === '1' })}\n`);
+    const causes = process.env.LABVM_DEBUG === '1' || flag(cli.options, 'verbose');
+    process.stderr.write(`${errorText(wrapped, errStyle, { causes })}\n`);
+    const log = await saveLog();
+    if (log) process.stderr.write(`  debug log: ${log}\n`);
     process.exitCode = exitCodeOf(wrapped);
   },
 );

@@ -20,6 +20,8 @@ export interface StatusReport {
   cloudInit: CloudInitStatus | null;
   docker: { reachable: boolean; version: string | null; error: string | null };
   stateDir: string | null;
+  /** How the SSH connection reached the VM (direct, or through `multipass exec`); null when not connected. */
+  sshPath: string | null;
 }
 
 export async function status(name: string, multipass = new Multipass()): Promise<StatusReport> {
@@ -37,11 +39,13 @@ export async function status(name: string, multipass = new Multipass()): Promise
     cloudInit: null,
     docker: { reachable: false, version: null, error: null },
     stateDir: record ? state.dir : null,
+    sshPath: null,
   };
   let detail = info ? stateDetail(info) : '';
   if (seen === 'running' && record && info?.ipv4) {
     try {
-      const remote = await connectToInstance(state, record, info.ipv4, 10_000);
+      const remote = await connectToInstance(state, record, info.ipv4, 10_000, multipass);
+      report.sshPath = remote.path;
       try {
         const setup = await setupOf(remote);
         report.situation = setup.situation;

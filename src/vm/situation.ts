@@ -127,7 +127,7 @@ export async function connectToReadyInstance(
       info ? stateDetail(info) : '',
     );
   }
-  const remote = await connectToInstance(state, record, info!.ipv4!);
+  const remote = await connectToInstance(state, record, info!.ipv4!, undefined, multipass);
   if (!provisioned) return remote;
   try {
     const setup = await setupOf(remote);
