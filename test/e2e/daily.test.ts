@@ -283,7 +283,7 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     );
     const refused = await lab.run(['exec', '--name', name, '--', 'true']);
     assert.equal(refused.code, 4);
-    assert.match(refused.stderr, /is Stopped/);
+    assert.match(refused.stderr, /is stopped \(Multipass: Stopped\)/);
     assert.match(
       refused.stderr,
       new RegExp(`debug log: ${join(lab.home, name, 'logs')}\\S+-exec\\.log`),
