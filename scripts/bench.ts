@@ -14,39 +14,27 @@ import type { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import type { ConnectConfig } from 'ssh2';
+import { collectOutput, type ProcessOutput } from '../src/core/process.js';
 import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
+import { CLI, MULTIPASS_DOUBLE, uniqueName } from '../test/support/labvm.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
-const MULTIPASS_DOUBLE = join(ROOT, 'test', 'double', 'bin', 'multipass');
 
 const ITERATIONS = { docker: 30, shell: 30, up: 10 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
 const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000 };
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessOutput> {
+  return collectOutput(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-async function execOk(command: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<Run> {
+async function execOk(command: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<ProcessOutput> {
   const run = await exec(command, args, env);
   if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}): ${(run.stderr || run.stdout).trim().slice(-1500)}`);
   return run;
@@ -128,7 +116,7 @@ function modemSshDockerVersion(ip: string, privateKey: string, trusted: Buffer):
 
 async function main(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'labvm-bench-'));
-  const name = `bench-${process.pid}-${Date.now().toString(36)}`;
+  const name = uniqueName('bench');
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', LABVM_HOME: home, LABVM_MULTIPASS: MULTIPASS_DOUBLE };
   const labvm = (args: string[], what: string) => execOk(process.execPath, [CLI, ...args], env, what);
   let remote: RemoteHost | undefined;
@@ -192,7 +180,7 @@ async function main(): Promise<void> {
     printTable(rows);
   } finally {
     remote?.close();
-    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
+    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({ code: -1, signal: null, stdout: '', stderr: error.message }));
     if (down.code !== 0) {
       console.error(`warning: labvm down --name ${name} failed (exit ${down.code}): ${down.stderr.trim()}`);
       process.exitCode = 1;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { cac } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
+import { DEFAULT_INSTANCE } from './core/hints.js';
 import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
@@ -28,7 +29,7 @@ function settingsFor(options: Record<string, unknown>) {
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
   .option('--memory <size>', `Memory, e.g. 4G (default: ${builtInDefaults.memory})`)
   .option('--disk <size>', `Disk size, e.g. 20G (default: ${builtInDefaults.disk})`)
@@ -48,7 +49,7 @@ cli
 
 cli
   .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .option('--json', 'Print one JSON object')
   .action(async (given) => {
     const options = lastValues(given);
@@ -59,7 +60,7 @@ cli
 
 cli
   .command('down', 'Delete the VM (purged) and everything labvm created for it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .action(async (given) => {
     const options = lastValues(given);
     const { down } = await import('./commands/down.js');
@@ -68,7 +69,7 @@ cli
 
 cli
   .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
@@ -93,7 +94,7 @@ const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, std
 
 cli
   .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .example('labvm shell')
   .action(async (given) => {
     const options = lastValues(given);
@@ -104,7 +105,7 @@ cli
 cli
   .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
   .usage('exec [--name <name>] -- <command> [args...]')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .example('labvm exec -- docker ps')
   .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
   .action(async (given) => {
@@ -126,7 +127,7 @@ cli
 
 cli
   .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .option('--all', 'Stop every VM labvm created')
   .action(async (given) => {
     const options = lastValues(given);
@@ -136,7 +137,7 @@ cli
 
 cli
   .command('start', 'Start a stopped VM and wait until it answers over SSH')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_INSTANCE })
   .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: 300 })
   .action(async (given) => {
     const options = lastValues(given);

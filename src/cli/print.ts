@@ -6,7 +6,7 @@ import type { DownResult } from '../commands/down.js';
 import type { ListEntry } from '../commands/list.js';
 import type { PowerResult } from '../commands/power.js';
 import type { DoctorReport } from '../commands/doctor.js';
-import { upCommand } from '../core/hints.js';
+import { nameOption, upCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
 
@@ -20,7 +20,7 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     `  docker   ${summary.dockerVersion} (reached over SSH)`,
     `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}`,
     '',
-    `Next: labvm exercise${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
+    `Next: labvm exercise${nameOption(summary.name)}`,
   ].join('\n');
 }
 
@@ -68,7 +68,7 @@ export function listText(entries: ListEntry[], style: Styler): string {
 export function powerText(results: PowerResult[]): string {
   if (results.length === 0) return 'No labvm VM to stop.';
   return results.map((r) => {
-    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${r.name === 'labvm' ? '' : ` --name ${r.name}`}\`.`;
+    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${nameOption(r.name)}\`.`;
     if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
     return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
   }).join('\n');

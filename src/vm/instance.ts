@@ -1,7 +1,7 @@
 import { LabvmError } from '../core/errors.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
-import { upCommand } from '../core/hints.js';
+import { nameOption, upCommand } from '../core/hints.js';
 import { Multipass } from './multipass.js';
 import { knownHostsLine, publicKeyBlob } from '../remote/host-keys.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
@@ -64,6 +64,7 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
     trustSource: 'the host key labvm pinned when it created this VM',
     label: `VM "${state.name}"`,
     trustHint: `If this VM was recreated outside labvm, run \`labvm down --name ${state.name}\` then \`labvm up --name ${state.name}\`.`,
+    reachHint: `Check that the VM is running (\`labvm status${nameOption(state.name)}\`) and reachable from this computer (VPNs and firewalls can block it).`,
   };
 }
 
