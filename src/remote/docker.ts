@@ -1,8 +1,9 @@
 import { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Client, ClientChannel } from 'ssh2';
 import { LabvmError } from '../core/errors.js';
+import { dockerode } from './dockerode.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -43,7 +44,8 @@ function dockerSocketError(error: Error): LabvmError {
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
 function dockerThrough(agent: Agent): Docker {
-  return new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
+  const Dockerode = dockerode();
+  return new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
 }
 
 export class DockerOverSsh {
