@@ -36,16 +36,25 @@ function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 
 async function execOk(command: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<ProcessOutput> {
   const run = await exec(command, args, env);
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}): ${(run.stderr || run.stdout).trim().slice(-1500)}`);
+  if (run.code !== 0)
+    throw new Error(`${what} failed (exit ${run.code}): ${(run.stderr || run.stdout).trim().slice(-1500)}`);
   return run;
 }
 
 let interrupted = false;
 
-interface Samples { labvm: number[]; baseline: number[] }
+interface Samples {
+  labvm: number[];
+  baseline: number[];
+}
 
 /** One untimed warm-up of each, then alternating timed runs until `iterations` or the budget. */
-async function measure(iterations: number, budgetMs: number, labvm: () => Promise<unknown>, baseline: () => Promise<unknown>): Promise<Samples> {
+async function measure(
+  iterations: number,
+  budgetMs: number,
+  labvm: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+): Promise<Samples> {
   await labvm();
   await baseline();
   const samples: Samples = { labvm: [], baseline: [] };
@@ -75,7 +84,12 @@ function ms(value: number): string {
   return value >= 10 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`;
 }
 
-interface Row { operation: string; baselineName: string; samples: Samples; verdict: (ratio: number) => string }
+interface Row {
+  operation: string;
+  baselineName: string;
+  samples: Samples;
+  verdict: (ratio: number) => string;
+}
 
 function printTable(rows: Row[]): void {
   const header = ['operation', 'n', 'labvm median (p90)', 'baseline median (p90)', 'ratio baseline/labvm'];
@@ -91,7 +105,11 @@ function printTable(rows: Row[]): void {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
-  const format = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(format(header));
   console.log(format(widths.map((w) => '-'.repeat(w))));
   for (const line of lines) console.log(format(line));
@@ -109,7 +127,13 @@ const modemSshAgent = createRequire(import.meta.url)('docker-modem/lib/ssh.js') 
  */
 function modemSshDockerVersion(ip: string, privateKey: string, trusted: Buffer): () => Promise<Docker.DockerVersion> {
   return () => {
-    const agent = modemSshAgent({ host: ip, port: 22, username: VM_USER, privateKey, hostVerifier: (key: Buffer) => key.equals(trusted) });
+    const agent = modemSshAgent({
+      host: ip,
+      port: 22,
+      username: VM_USER,
+      privateKey,
+      hostVerifier: (key: Buffer) => key.equals(trusted),
+    });
     return new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions).version();
   };
 }
@@ -121,14 +145,21 @@ async function main(): Promise<void> {
   const labvm = (args: string[], what: string) => execOk(process.execPath, [CLI, ...args], env, what);
   let remote: RemoteHost | undefined;
 
-  console.log(`labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-    `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000} s)`);
+  console.log(
+    `labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
+      `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000} s)`,
+  );
   try {
     const upStarted = performance.now();
-    await labvm(['up', '--name', name, '--timeout', '300'], `labvm up --name ${name} (is the test host prepared? bash scripts/test-host/prepare.sh)`);
+    await labvm(
+      ['up', '--name', name, '--timeout', '300'],
+      `labvm up --name ${name} (is the test host prepared? bash scripts/test-host/prepare.sh)`,
+    );
     console.log(`VM ${name} ready through the Multipass double in ${ms(performance.now() - upStarted)}\n`);
 
-    const status = JSON.parse((await labvm(['status', '--name', name, '--json'], 'labvm status')).stdout) as { ipv4: string | null };
+    const status = JSON.parse((await labvm(['status', '--name', name, '--json'], 'labvm status')).stdout) as {
+      ipv4: string | null;
+    };
     if (!status.ipv4) throw new Error(`labvm status reports no IPv4 address for ${name}`);
     const ip = status.ipv4;
     const state = new InstanceState(name, home);
@@ -145,7 +176,9 @@ async function main(): Promise<void> {
     const [a, b] = [await viaLabvm.version(), await viaModemSsh()];
     if (a.Version !== b.Version) throw new Error(`the two Docker paths disagree: ${a.Version} vs ${b.Version}`);
     rows.push({
-      operation: 'docker version', baselineName: "dockerode over docker-modem's SSH agent, new per request as its protocol:'ssh' does (new SSH login + docker system dial-stdio per request)",
+      operation: 'docker version',
+      baselineName:
+        "dockerode over docker-modem's SSH agent, new per request as its protocol:'ssh' does (new SSH login + docker system dial-stdio per request)",
       samples: await measure(ITERATIONS.docker, BUDGET_MS.docker, () => viaLabvm.version(), viaModemSsh),
       verdict: (r) => `${r.toFixed(1)}× faster`,
     });
@@ -153,13 +186,18 @@ async function main(): Promise<void> {
     // 2. Shell commands: exec channels on the open connection vs one OpenSSH client process (and login) per command.
     const sshArgs = ['-F', state.path('sshConfig'), '-o', 'BatchMode=yes', hostAlias(name), 'true'];
     rows.push({
-      operation: 'shell `true`', baselineName: `ssh ${sshArgs.join(' ')} (system OpenSSH client per command)`,
-      samples: await measure(ITERATIONS.shell, BUDGET_MS.shell,
+      operation: 'shell `true`',
+      baselineName: `ssh ${sshArgs.join(' ')} (system OpenSSH client per command)`,
+      samples: await measure(
+        ITERATIONS.shell,
+        BUDGET_MS.shell,
         async () => {
           const result = await remote!.run('true');
-          if (result.exitCode !== 0) throw new Error(`\`true\` over labvm's connection exited ${result.exitCode}: ${result.stderr}`);
+          if (result.exitCode !== 0)
+            throw new Error(`\`true\` over labvm's connection exited ${result.exitCode}: ${result.stderr}`);
         },
-        () => execOk('ssh', sshArgs, env, 'ssh -F ssh_config')),
+        () => execOk('ssh', sshArgs, env, 'ssh -F ssh_config'),
+      ),
       verdict: (r) => `${r.toFixed(1)}× faster`,
     });
     remote.close();
@@ -167,20 +205,30 @@ async function main(): Promise<void> {
 
     // 3. `labvm up` on a ready VM vs the cheapest thing it must do anyway: ask Multipass about the instance.
     rows.push({
-      operation: 'up (ready VM)', baselineName: `multipass info ${name} --format json (the double, as labvm calls it)`,
-      samples: await measure(ITERATIONS.up, BUDGET_MS.up,
+      operation: 'up (ready VM)',
+      baselineName: `multipass info ${name} --format json (the double, as labvm calls it)`,
+      samples: await measure(
+        ITERATIONS.up,
+        BUDGET_MS.up,
         async () => {
           const run = await labvm(['up', '--name', name], 'labvm up on a ready VM');
-          if (!run.stdout.includes(`${name} was already ready`)) throw new Error(`labvm up did not take the ready path:\n${run.stdout}`);
+          if (!run.stdout.includes(`${name} was already ready`))
+            throw new Error(`labvm up did not take the ready path:\n${run.stdout}`);
         },
-        () => execOk(MULTIPASS_DOUBLE, ['info', name, '--format', 'json'], env, 'multipass info')),
+        () => execOk(MULTIPASS_DOUBLE, ['info', name, '--format', 'json'], env, 'multipass info'),
+      ),
       verdict: (r) => `up = ${(1 / r).toFixed(1)}× a bare multipass info`,
     });
 
     printTable(rows);
   } finally {
     remote?.close();
-    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({ code: -1, signal: null, stdout: '', stderr: error.message }));
+    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({
+      code: -1,
+      signal: null,
+      stdout: '',
+      stderr: error.message,
+    }));
     if (down.code !== 0) {
       console.error(`warning: labvm down --name ${name} failed (exit ${down.code}): ${down.stderr.trim()}`);
       process.exitCode = 1;

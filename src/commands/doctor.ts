@@ -1,7 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { freemem, homedir, totalmem } from 'node:os';
 import { LabvmError, errorMessage } from '../core/errors.js';
-import { nameOption } from '../core/hints.js';
+import { DEFAULT_NAME } from '../core/hints.js';
 import { multipassDaemonHint } from '../core/platform.js';
 import { settingKeys, type SettingKey, type Settings, type Setting } from '../core/settings.js';
 import { InstanceState, recordedInstanceNames } from '../core/state.js';
@@ -133,7 +133,7 @@ async function vmChecks(multipass: Multipass): Promise<Check[]> {
 
 async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Promise<Check> {
   const name = `VM ${state.name}`;
-  const nameFlag = nameOption(state.name);
+  const nameFlag = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
   if (!info || info.state === 'Deleted') return warn(name, 'gone from Multipass; labvm\'s record is left', `Run \`labvm down${nameFlag}\` to remove it.`);
   if (info.state !== 'Running') return pass(name, `${info.state} (\`labvm start${nameFlag}\` resumes it)`);
   if (!info.ipv4) return fail(name, 'Running without an IP address', `Check \`multipass info ${state.name}\`; on VirtualBox use Hyper-V.`);
@@ -142,7 +142,7 @@ async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Pr
     if (!record) return warn(name, 'labvm\'s record is missing', `Run \`labvm down${nameFlag}\` and \`labvm up${nameFlag}\`.`);
     const remote = await connectToInstance(state, record, info.ipv4, 10_000);
     remote.close();
-    return pass(name, `reachable at ${info.ipv4}:22, host key matches the pinned one`);
+    return pass(name, `reachable ${remote.path}, host key matches the pinned one`);
   } catch (error) {
     const fix = error instanceof LabvmError && error.hint ? error.hint : `Run \`labvm status${nameFlag}\`.`;
     const what = error instanceof LabvmError && error.kind === 'trust' ? 'trust failed' : 'not reachable';

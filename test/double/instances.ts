@@ -60,6 +60,14 @@ function tcpAccepts(host: string, port: number, timeoutMs = 1000): Promise<boole
   });
 }
 
+/**
+ * With MULTIPASS_DOUBLE_UNROUTABLE=1 the instance is reported at an address this computer cannot reach (TEST-NET-1,
+ * RFC 5737), as behind VirtualBox's NAT or a VPN; `exec` still reaches it, as Multipass's own SSH path does.
+ */
+function reportedAddress(ip: string): string {
+  return process.env.MULTIPASS_DOUBLE_UNROUTABLE === '1' ? `192.0.2.${Number(ip.split('.')[3] ?? 1) || 1}` : ip;
+}
+
 async function toInstance(json: ContainerJson): Promise<Instance> {
   const container = json.Name.replace(/^\//, '');
   const labels = json.Config.Labels ?? {};
@@ -72,7 +80,7 @@ async function toInstance(json: ContainerJson): Promise<Instance> {
     name: labels[INSTANCE_LABEL] ?? container,
     container,
     state,
-    ipv4: state === 'Running' ? [ip] : [],
+    ipv4: state === 'Running' ? [reportedAddress(ip)] : [],
     labels,
     imageHash: json.Image.replace(/^sha256:/, ''),
     rootFsBytes: json.SizeRootFs ?? 0,

@@ -14,6 +14,7 @@
 //   MULTIPASS_DOUBLE_CLOUD_INIT_DELAY  seconds the instance waits before cloud-init (a slow boot)
 //   MULTIPASS_DOUBLE_DAEMON_DOWN=1     behave as if multipassd were unreachable
 //   MULTIPASS_DOUBLE_FAILING_RUNCMD    a shell line put first in the user-data's runcmd (to make provisioning fail)
+//   MULTIPASS_DOUBLE_UNROUTABLE=1      report each instance at an address the host cannot reach (exec still works)
 //   MULTIPASS_DOUBLE_PHASE_TIMEOUT     seconds the daemon waits for each launch phase, in place of the
 //                                      300 s default or --timeout (a slow network makes the real one give up)
 //
