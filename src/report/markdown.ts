@@ -1,7 +1,7 @@
 /** The report as Markdown a student can hand in: the same content as the terminal report. */
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
   psListing, questionSections, localTime, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
@@ -60,7 +60,7 @@ function controls(report: ExerciseReport): string[] {
     '',
     `### \`${control.name}\`: ${control.description}`,
     '',
-    ...control.answers.map((a) => `- **${SHORT_TITLES[answerKind(a)]}:** ${a.answer} (\`${causeSummary(a)}\`)`),
+    ...control.answers.map((a) => `- **${SHORT_TITLES[a.kind]}:** ${a.answer} (\`${causeSummary(a)}\`)`),
   ]);
   return ['## Controls', ...sections];
 }

@@ -4,7 +4,7 @@ import { visibleLength, wrap } from '../core/text.js';
 import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
   psListing, questionSections, localTime, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
@@ -74,7 +74,7 @@ function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   if (report.answers.controls.length === 0) return [];
   const lines = report.answers.controls.flatMap((control) => [
     ...wrap(`${s.bold(control.name)}: ${control.description}`, '  ', '    '),
-    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[answerKind(a)]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
+    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[a.kind]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
   ]);
   return [s.bold('Controls'), ...lines];
 }
