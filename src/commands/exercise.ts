@@ -8,12 +8,14 @@ import { validateImageReference } from '../core/validate.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
 import { SshExerciseHost } from '../lab/host.js';
-import { gatherEvidence } from '../lab/run.js';
+import { CONTAINER_NAME, gatherEvidence } from '../lab/run.js';
+import { InstanceState } from '../core/state.js';
+import { hostAlias } from '../vm/instance.js';
 import { hostTarget } from '../remote/host-target.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
 import { buildReport, type ExerciseReport } from '../report/model.js';
 import { renderMarkdown } from '../report/markdown.js';
-import { connectToRunningInstance } from '../vm/instance.js';
+import { connectToReadyInstance } from '../vm/situation.js';
 import { withInstanceLock } from '../core/lock.js';
 import { validateInstanceName } from '../core/validate.js';
 
@@ -24,6 +26,8 @@ export interface ExerciseCommandOptions {
   method: string;
   baseImage: string;
   report?: string;
+  /** Overwrite an existing --report file. */
+  force?: boolean;
   controls?: boolean;
   keep?: boolean;
 }
@@ -32,6 +36,8 @@ export interface ExerciseResult {
   report: ExerciseReport;
   /** Writes the Markdown report when --report was given (called after the report is shown, so a failing write loses nothing). */
   saveReport?: () => Promise<string>;
+  /** With --keep: the container left in place, and the ssh command that logs in where it is. */
+  kept?: { container: string; login: string };
 }
 
 /** Connects, runs the experiment, interprets the evidence; the CLI prints the result. */
@@ -45,10 +51,10 @@ export async function exercise(given: ExerciseCommandOptions, progress: Progress
     validateInstanceName(options.name);
   }
   const target = options.host === undefined ? undefined : await hostTarget(options.host, options.identity);
-  const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report);
+  const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report, !!options.force);
   const run = () => runExercise(options, method, target, progress);
-  const report = target ? await run() : await withInstanceLock(options.name, 'exercise', run);
-  return { report, saveReport: markdownFile ? () => saveMarkdown(markdownFile, report) : undefined };
+  const { report, kept } = target ? await run() : await withInstanceLock(options.name, 'exercise', run);
+  return { report, kept, saveReport: markdownFile ? () => saveMarkdown(markdownFile, report) : undefined };
 }
 
 /** Option values as text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number). */
@@ -60,18 +66,18 @@ function asText(options: ExerciseCommandOptions): ExerciseCommandOptions {
   };
 }
 
-async function runExercise(options: ExerciseCommandOptions, method: Method, target: SshTarget | undefined, progress: Progress): Promise<ExerciseReport> {
+async function runExercise(options: ExerciseCommandOptions, method: Method, target: SshTarget | undefined, progress: Progress): Promise<{ report: ExerciseReport; kept?: ExerciseResult['kept'] }> {
   const { signal, dispose } = abortOnInterrupt();
   try {
     const remote = await progress.phase('connecting over SSH', () =>
-      bounded(target ? RemoteHost.connect(target) : connectToRunningInstance(options.name), { signal, discard: (late) => late.close() }).catch((error: unknown) => {
+      bounded(target ? RemoteHost.connect(target) : connectToReadyInstance(options.name, 'exercise'), { signal, discard: (late) => late.close() }).catch((error: unknown) => {
         // A Ctrl-C on a terminal reaches multipass too, which then fails: the interrupt is what happened.
         throw signal.aborted ? interrupted('nothing was started yet') : error;
       }));
     try {
       const startedAt = new Date();
       const evidence = await gatherEvidence(new SshExerciseHost(remote), {
-        target: remote.target.label, method, baseImage: options.baseImage,
+        target: options.host ? remote.target.label : options.name, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
         rerun: target ? `labvm exercise --host ${options.host}` : `labvm exercise${options.name === 'labvm' ? '' : ` --name ${options.name}`}`,
         reconnect: async () => {
@@ -79,9 +85,10 @@ async function runExercise(options: ExerciseCommandOptions, method: Method, targ
           return { host: new SshExerciseHost(fresh), close: () => fresh.close() };
         },
       }, progress);
-      return buildReport(evidence, {
+      const report = buildReport(evidence, {
         startedAt: startedAt.toISOString(), durationSeconds: (Date.now() - startedAt.getTime()) / 1000, labvmVersion: labvmVersion(),
       });
+      return { report, kept: options.keep ? { container: CONTAINER_NAME, login: loginCommand(options, remote) } : undefined };
     } finally {
       remote.close();
     }
@@ -98,13 +105,14 @@ function parseMethod(method: string): Method {
 const REPORT_FIX = 'Pass --report a file in a folder that exists and that you can write to.';
 
 /** Opened for writing before anything runs, so a folder, /proc or a read-only place does not cost a whole run. */
-async function checkReportFile(file: string): Promise<string> {
+async function checkReportFile(file: string, force: boolean): Promise<string> {
   if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`, REPORT_FIX);
   const path = resolve(file);
   const existed = await stat(path).then((found) => {
     if (found.isDirectory()) throw usageError(`--report ${path} is a folder.`, REPORT_FIX);
     return true;
   }, () => false);
+  if (existed && !force) throw usageError(`The report file ${path} already exists.`, 'Add --force to overwrite it, or pass --report another file name.');
   try {
     await (await open(path, 'a')).close(); // 'a' creates it if needed and keeps what is there
   } catch (error) {
@@ -122,4 +130,11 @@ async function saveMarkdown(path: string, report: ExerciseReport): Promise<strin
     const failure = fileSystemError(error, 'write the report to', path, 'The report is shown above.');
     throw failure instanceof LabvmError ? failure : new LabvmError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'prerequisite', 'The report is shown above.');
   }
+}
+
+/** How to log in where a --keep container stays: labvm's ssh_config for its VM, plain ssh for --host. */
+function loginCommand(options: ExerciseCommandOptions, remote: RemoteHost): string {
+  if (!options.host) return `ssh -F "${new InstanceState(options.name).path('sshConfig')}" ${hostAlias(options.name)}`;
+  const { username, host, port } = remote.target;
+  return `ssh ${port === 22 ? '' : `-p ${port} `}${username}@${host}`;
 }

@@ -2,7 +2,7 @@ import { LabvmError, usageError } from '../core/errors.js';
 import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName, parseSize, parsePositiveInteger, parseTimeoutSeconds } from '../core/validate.js';
+import { validateInstanceName, parseSize, MAX_TIMEOUT_SECONDS } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
 import { ensureClientKey, hostAlias, pinAndRecord, restorePinnedFiles, writeSshConfig, connectToInstance } from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
@@ -10,13 +10,14 @@ import { Multipass, type InstanceInfo } from '../vm/multipass.js';
 import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
 import { labvmVersion } from '../core/version.js';
 
+/** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked by validateUpOptions). */
 export interface UpOptions {
   name: string;
-  cpus: number | string;
+  cpus: number;
   memory: string;
   disk: string;
   image: string;
-  timeout: number | string;
+  timeoutSeconds: number;
 }
 
 export interface UpSummary {
@@ -41,9 +42,7 @@ const MAX_MEMORY = 1024 * 1024 ** 3;
 const MAX_DISK = 65536 * 1024 ** 3;
 export const MAX_CPUS = 256;
 
-export function validateUpOptions(given: UpOptions): UpOptions & { cpus: number; timeout: number } {
-  // As text, whatever the parser made of them (a value like 0 or 1e3 can arrive as a number).
-  const options = { ...given, name: String(given.name), memory: String(given.memory), disk: String(given.disk), image: String(given.image) };
+export function validateUpOptions(options: UpOptions): UpOptions {
   validateInstanceName(options.name);
   parseSize(options.memory, 'memory', MIN_MEMORY, MAX_MEMORY);
   parseSize(options.disk, 'disk', MIN_DISK, MAX_DISK);
@@ -51,11 +50,11 @@ export function validateUpOptions(given: UpOptions): UpOptions & { cpus: number;
   if (!/^[\w.:/\\@%+~-]+$/.test(options.image)) {
     throw usageError(`Invalid --image "${options.image}".`, 'Use an Ubuntu release such as 24.04 or noble (`multipass find` lists them), or a file:// or https:// image URL.');
   }
-  return {
-    ...options,
-    cpus: parsePositiveInteger(options.cpus, 'CPU count', MAX_CPUS),
-    timeout: parseTimeoutSeconds(options.timeout),
-  };
+  if (options.cpus > MAX_CPUS) throw usageError(`The CPU count ${options.cpus} is above the maximum of ${MAX_CPUS}.`, `Give a whole number from 1 to ${MAX_CPUS}.`);
+  if (options.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
+    throw usageError(`The timeout ${options.timeoutSeconds} is above the maximum of ${MAX_TIMEOUT_SECONDS} seconds.`, `Give a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}.`);
+  }
+  return options;
 }
 
 /** The user-data `up --print-cloud-init` shows: the same rendering, private keys redacted, nothing launched. */
@@ -69,8 +68,8 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
   return withInstanceLock(options.name, 'up', () => upLocked(options, progress, multipass));
 }
 
-async function upLocked(options: UpOptions & { cpus: number; timeout: number }, progress: Progress, multipass: Multipass): Promise<UpSummary> {
-  const deadline = Deadline.in(options.timeout);
+async function upLocked(options: UpOptions, progress: Progress, multipass: Multipass): Promise<UpSummary> {
+  const deadline = Deadline.in(options.timeoutSeconds);
   await progress.phase('preflight', () => multipass.preflight(), (v) => `Multipass ${v.daemon}`);
 
   const state = new InstanceState(options.name);
@@ -90,7 +89,7 @@ async function upLocked(options: UpOptions & { cpus: number; timeout: number }, 
   return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning ? existing : undefined);
 }
 
-async function launch(options: UpOptions & { cpus: number; timeout: number }, state: InstanceState, multipass: Multipass,
+async function launch(options: UpOptions, state: InstanceState, multipass: Multipass,
   existing: InstanceInfo | undefined, progress: Progress, deadline: Deadline): Promise<InstanceRecord> {
   if (existing?.state === 'Deleted') {
     // Deleted instances still hold their name in Multipass; this one is labvm's own (it has a record).
@@ -143,12 +142,12 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));
   try {
-    const cloudInit = await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (outcome) => outcome.summary);
+    const cloudInit = await progress.phase('cloud-init finished', (update) => waitForCloudInit(remote, name, deadline, update), (outcome) => outcome.summary);
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
     }
-    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
+    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote, name), (v) => `Docker ${v}`);
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
       name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,

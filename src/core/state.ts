@@ -7,6 +7,7 @@ import { fileSystemError, writeFileAtomic } from './fs.js';
 
 /** The way round a state folder that cannot be used, besides repairing it. */
 const OTHER_HOME = 'Or set LABVM_HOME to another folder of yours.';
+import { labvmCommand } from './hints.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -101,7 +102,7 @@ export class InstanceState {
     throw new LabvmError(
       `The labvm record ${this.path('record')} is damaged.`,
       'vm',
-      `Run \`labvm down --name ${this.name}\` to remove the instance and its state, then \`labvm up\` again.`,
+      `Run \`${labvmCommand('down', this.name)}\` to remove the instance and its state, then \`${labvmCommand('up', this.name)}\` again.`,
     );
   }
 

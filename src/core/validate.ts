@@ -2,8 +2,10 @@ import { usageError } from './errors.js';
 
 // Multipass's own rule (utils.cpp valid_hostname): checked here so a bad name fails before anything runs.
 const INSTANCE_NAME = /^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
-// Multipass memory_size.cpp: bytes or K/M/G (binary), optional iB/B, decimals need a unit.
-const SIZE = /^(\d+)(\.\d+)?([KMG](i?B)?|B)?$/i;
+// Multipass memory_size.cpp: K/M/G (binary), optional iB/B, or B for bytes. Multipass reads a bare number as bytes;
+// labvm asks for a unit instead, since `--memory 4096` almost always means 4096M, not 4 KiB.
+const SIZE = /^(\d+)(\.\d+)?([KMG](i?B)?|B)$/i;
+const BARE_NUMBER = /^\d+(\.\d+)?$/;
 const UNIT_BYTES: Record<string, number> = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 /** A hostname label: the VM takes its name as its hostname. */
@@ -26,10 +28,13 @@ export function validateInstanceName(name: string): string {
 /** Parses a Multipass size ("4G", "1.5GiB", "2048M") into bytes. */
 export function parseSize(value: string, what: string, minimumBytes: number, maximumBytes = Number.MAX_SAFE_INTEGER): number {
   const match = SIZE.exec(value.trim());
-  if (!match || (match[2] && !match[3])) {
+  if (BARE_NUMBER.test(value.trim())) {
+    throw usageError(`The ${what} size "${value}" has no unit.`, `Add a unit, e.g. 4G or ${value.trim()}M.`);
+  }
+  if (!match || (match[2] && match[3]?.toUpperCase() === 'B')) {
     throw usageError(`Invalid ${what} size "${value}".`, `Use a number with a unit K, M or G, for example 4G or 2048M.`);
   }
-  const unit = (match[3] ?? 'B').charAt(0).toUpperCase();
+  const unit = match[3]!.charAt(0).toUpperCase();
   const bytes = Math.floor(Number(`${match[1]}${match[2] ?? ''}`) * UNIT_BYTES[unit]!);
   if (bytes < minimumBytes) {
     throw usageError(`The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`, `Give at least ${formatBytes(minimumBytes)}.`);
@@ -38,9 +43,9 @@ export function parseSize(value: string, what: string, minimumBytes: number, max
   return bytes;
 }
 
-export function parsePositiveInteger(value: unknown, what: string, maximum = Number.MAX_SAFE_INTEGER): number {
-  const text = String(value);
-  if (!/^\d+$/.test(text) || Number(text) <= 0) {
+/** A whole number as typed ("007" is 7); anything else, including "1e3", "1.5" and "", is refused. */
+export function parsePositiveInteger(text: string, what: string, maximum = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
     throw usageError(`Invalid ${what} "${text}": it must be a whole number greater than 0.`, `Give a whole number from 1 to ${maximum}.`);
   }
   if (Number(text) > maximum) throw usageError(`The ${what} ${text} is above the maximum of ${maximum}.`, `Give a whole number from 1 to ${maximum}.`);
@@ -50,7 +55,7 @@ export function parsePositiveInteger(value: unknown, what: string, maximum = Num
 /** A day: far beyond any wait, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
 
-export function parseTimeoutSeconds(value: unknown): number {
+export function parseTimeoutSeconds(value: string): number {
   return parsePositiveInteger(value, 'timeout in seconds', MAX_TIMEOUT_SECONDS);
 }
 

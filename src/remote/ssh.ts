@@ -22,6 +22,8 @@ export interface SshTarget {
   /** How to name the target in messages and what to run to repair trust. */
   label: string;
   trustHint: string;
+  /** What to check when the host cannot be reached or the connection drops. */
+  reachHint: string;
 }
 
 export interface CommandResult {
@@ -227,7 +229,7 @@ export class RemoteHost {
   private markLost(): void {
     this.lostError ??= new LabvmError(
       `The SSH connection to ${this.target.label} ${this.closedByUs ? 'was closed' : `was lost (${this.lostReason ?? 'the host closed it'})`}.`,
-      'vm', lostHint(this.target), undefined, { cause: this.lostBecause });
+      'vm', this.target.reachHint, undefined, { cause: this.lostBecause });
     for (const fail of [...this.pending]) fail(this.lostError);
     this.dockerOverSsh?.destroy(this.lostError);
   }
@@ -277,11 +279,7 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
 }
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm', lostHint(target), undefined, { cause });
-}
-
-function lostHint(target: SshTarget): string {
-  return `Check that ${target.label} is running (\`labvm status\` for a labvm VM) and reachable from this computer (VPNs and firewalls can block it), then run the command again.`;
+  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm', target.reachHint, undefined, { cause });
 }
 
 /** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */
