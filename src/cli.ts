@@ -299,9 +299,10 @@ main(process.argv).then(
   async (error: unknown) => {
     settled();
     const causes = process.env.LABVM_DEBUG === '1' || flag(cli.options, 'verbose');
-    process.stderr.write(`${errorText(userError(error), errStyle, { causes })}\n`);
+    const shown = userError(error);
+    process.stderr.write(`${errorText(shown, errStyle, { causes })}\n`);
     const log = await saveLog();
     if (log) process.stderr.write(`  debug log: ${log}\n`);
-    process.exitCode = exitCodeOf(error);
+    process.exitCode = exitCodeOf(shown);
   },
 );
