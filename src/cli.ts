@@ -6,7 +6,7 @@ import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { lastValues } from './cli/options.js';
-import { downText, errorText, statusText, upSummary } from './cli/print.js';
+import { downText, errorText, reexplainedText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -75,6 +75,24 @@ cli
     const { report, markdownFile } = await exercise(options, progress);
     print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
     if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
+  });
+
+cli
+  .command('report <file.json>', 'Re-explain a saved `labvm exercise --json` report: answers recomputed from its evidence by this labvm')
+  .option('--markdown <file.md>', 'Also write the report as Markdown to this file')
+  .option('--json', 'Print the re-explained report as one JSON object')
+  .example('labvm report namespaces.json --markdown namespaces.md')
+  .action(async (file: string, given) => {
+    const options = lastValues(given);
+    const [{ report }, { renderTerminal }, { toJson }] = await Promise.all([
+      import('./commands/report.js'), import('./report/terminal.js'), import('./report/json.js')]);
+    const result = await report(file, { markdown: options.markdown === undefined ? undefined : String(options.markdown) });
+    const { differences } = result;
+    print(options.json
+      ? JSON.stringify({ ...toJson(result.report), recomputed: { fromLabvmVersion: result.writtenBy, differences } }, null, 2)
+      : renderTerminal(result.report, { color: useColor(process.stdout) }).trimEnd());
+    process.stderr.write(reexplainedText(result.file, result.writtenBy, differences, errStyle));
+    if (result.markdownFile) process.stderr.write(`Markdown report written to ${result.markdownFile}\n`);
   });
 
 cli.help();

@@ -61,11 +61,11 @@ function parseMethod(method: string): Method {
 }
 
 /** Checked before anything runs, so a typo in the path does not cost a whole run. */
-async function checkReportFile(file: string): Promise<string> {
-  if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`);
+export async function checkReportFile(file: string, option = '--report'): Promise<string> {
+  if (!file.toLowerCase().endsWith('.md')) throw usageError(`${option} needs a .md file name, got "${file}".`);
   const path = resolve(file);
   await access(dirname(path), constants.W_OK).catch((error: unknown) => {
-    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'Pass --report a file in a folder that exists and that you can write to.');
+    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, `Pass ${option} a file in a folder that exists and that you can write to.`);
   });
   return path;
 }

@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
 import { shellQuote, type RemoteHost } from '../remote/ssh.js';
-import { parseLabel } from './parse.js';
+import type { AuditEvidence } from './evidence.js';
+import { lastKernelLogStamp, parseDenials, parseLabel } from './parse.js';
 
 /** What the exercise asks of the host, over the one SSH connection: /proc reads as root, and docker exec. */
 export class LabHost {
@@ -33,8 +34,33 @@ export class LabHost {
     return result.exitCode === 0 ? result.stdout : undefined;
   }
 
-  async label(pid: number): Promise<string | null> {
-    return parseLabel(await this.readProc(pid, 'attr/current'));
+  /** A host file read as root, or undefined when it is gone. */
+  async readFile(path: string): Promise<string | undefined> {
+    const result = await this.remote.run(`sudo -n cat ${shellQuote([path])}`);
+    return result.exitCode === 0 ? result.stdout : undefined;
+  }
+
+  /** The major LSM's label (attr/current: AppArmor's, or SELinux's context) and AppArmor's own (attr/apparmor/current). */
+  async labels(pid: number): Promise<{ current: string | null; appArmor: string | null }> {
+    const [current, appArmor] = await Promise.all([this.readProc(pid, 'attr/current'), this.readProc(pid, 'attr/apparmor/current')]);
+    return { current: parseLabel(current), appArmor: parseLabel(appArmor) };
+  }
+
+  /**
+   * A mark in the kernel log (the stamp of its last line), taken before an action whose denials auditSince() then
+   * reads: the log's own clock bounds them to this run. Null when the log cannot be read.
+   */
+  async kernelLogMark(): Promise<number | null> {
+    const result = await this.remote.run('sudo -n dmesg');
+    return result.exitCode === 0 ? lastKernelLogStamp(result.stdout) : null;
+  }
+
+  /** AppArmor/SELinux denials the kernel logged after `mark` (sudo dmesg: the log may be restricted to root). */
+  async auditSince(mark: number | null): Promise<AuditEvidence> {
+    const result = await this.remote.run('sudo -n dmesg');
+    if (result.exitCode !== 0) return { read: false, lines: [], error: `sudo dmesg exited ${result.exitCode}: ${result.stderr.trim().slice(-300)}` };
+    if (mark === null) return { read: false, lines: [], error: 'the kernel log had no time stamps to bound this run by' };
+    return { read: true, lines: parseDenials(result.stdout, mark) };
   }
 
   async pidNamespace(pid: number): Promise<string> {

@@ -3,15 +3,24 @@ import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import type { RemoteHost } from '../remote/ssh.js';
-import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
+import type { ContainerEvidence, ControlEvidence, ControlName, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
 import { LabHost } from './host.js';
-import { inContainerCgroup, parseLsmList, parseNSpid, parsePsAux } from './parse.js';
+import { inContainerCgroup, parseLabel, parseLsmList, parseNSpid, parsePsAux } from './parse.js';
 import { EXERCISE_LABEL, Sleepers, removeContainer, SLEEP_ARGV, type SleepRequest } from './sleepers.js';
 
 export const CONTAINER_NAME = 'my-nginx-cntr';
-const UNCONFINED_CONTAINER = 'labvm-control-unconfined';
-const HOST_PORT = 8080;
+export const UNCONFINED_CONTAINER = 'labvm-control-unconfined';
+export const HOST_PORT = 8080;
+/** docker stop's grace period before SIGKILL (Docker's default for Linux containers). */
+export const STOP_TIMEOUT_SECONDS = 10;
+/** Names and descriptions of the controls, as reports (and saved ones) show them. */
+export const CONTROLS = {
+  'no-fork': 'nsenter -F: the sleep joins every namespace but is not forked into the PID namespace',
+  'apparmor-unconfined': 'the container runs without an AppArmor profile',
+} as const satisfies Record<ControlName, string>;
+/** How long nginx may take to answer: a VM without hardware virtualisation is many times slower than one with it. */
+const HTTP_DEADLINE_MS = 60_000;
 
 export interface ExerciseOptions {
   target: string;
@@ -82,10 +91,11 @@ async function checkHost(host: LabHost, options: ExerciseOptions): Promise<Envir
     throw new LabvmError(`${options.target} has no password-less sudo or no nsenter.`, 'exercise',
       'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
   }
-  const [kernel, lsm, apparmor, info] = await Promise.all([
+  const [kernel, lsm, apparmor, selinux, info] = await Promise.all([
     host.remote.run('uname -r'),
     host.remote.run('cat /sys/kernel/security/lsm 2>/dev/null || sudo -n cat /sys/kernel/security/lsm'),
     host.remote.run('cat /sys/module/apparmor/parameters/enabled'),
+    host.remote.run('cat /sys/fs/selinux/enforce'),
     host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[] }>,
   ]);
   return {
@@ -93,9 +103,13 @@ async function checkHost(host: LabHost, options: ExerciseOptions): Promise<Envir
     kernel: kernel.stdout.trim(),
     dockerVersion: info.ServerVersion,
     lsms: parseLsmList(lsm.stdout),
+    lsmListRead: lsm.exitCode === 0,
+    selinuxEnforcing: selinux.exitCode === 0 ? selinux.stdout.trim() === '1' : null,
     apparmorEnabled: apparmor.stdout.trim() === 'Y',
     dockerSecurityOptions: info.SecurityOptions ?? [],
     method: options.method,
+    baseImage: options.baseImage,
+    containerRemoved: !options.keep,
   };
 }
 
@@ -122,22 +136,35 @@ async function runNginx(host: LabHost, image: string, name: string, securityOpt:
 
 async function observeContainer(host: LabHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
   const inspect = await container.inspect();
-  const execLabel = await host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']);
+  const name = inspect.Name.replace(/^\//, '');
+  const pid = inspect.State.Pid;
+  // One exec reads both of its own labels, separated by a line that no label contains.
+  const [execLabels, initLabels, comm, uidMap] = await Promise.all([
+    host.exec(name, ['sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current']),
+    host.labels(pid),
+    host.readProc(pid, 'comm'),
+    host.readProc(pid, 'uid_map'),
+  ]);
+  const [execCurrent, execAppArmor] = execLabels.stdout.split('\n---\n');
   return {
-    name: inspect.Name.replace(/^\//, ''),
+    name,
     id: inspect.Id,
     image: inspect.Config.Image,
-    hostPid: inspect.State.Pid,
+    hostPid: pid,
     appArmorProfile: inspect.AppArmorProfile ?? '',
-    initLabel: await host.label(inspect.State.Pid),
-    execLabel: execLabel.exitCode === 0 ? execLabel.stdout.replace(/\0/g, '').trim() || null : null,
+    initLabel: initLabels.current,
+    execLabel: parseLabel(execCurrent),
+    initAppArmorLabel: initLabels.appArmor,
+    execAppArmorLabel: parseLabel(execAppArmor),
+    ...(comm === undefined ? {} : { initComm: comm.trim() }),
+    ...(uidMap === undefined ? {} : { uidMap: uidMap.trim() }),
     http,
   };
 }
 
 async function waitForHttp(host: LabHost, port: number): Promise<ContainerEvidence['http']> {
   let lastError = '';
-  for (let attempt = 0; attempt < 40; attempt++) {
+  for (const until = Date.now() + HTTP_DEADLINE_MS; Date.now() < until;) {
     try {
       const response = await host.remote.httpGet(port);
       if (response.status > 0) return { port, status: response.status, server: response.headers.server };
@@ -147,7 +174,7 @@ async function waitForHttp(host: LabHost, port: number): Promise<ContainerEviden
     }
     await delay(250);
   }
-  throw new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${lastError}).`, 'exercise',
+  throw new LabvmError(`nginx did not answer on port ${port} within ${HTTP_DEADLINE_MS / 1000} seconds (${lastError}).`, 'exercise',
     `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
 }
 
@@ -157,10 +184,10 @@ async function startAndObserve(host: LabHost, sleepers: Sleepers, request: Sleep
 }
 
 async function observeSleep(host: LabHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
-  const [status, cgroup, label, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
+  const [status, cgroup, labels, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
     host.readProc(hostPid, 'status'),
     host.readProc(hostPid, 'cgroup'),
-    host.label(hostPid),
+    host.labels(hostPid),
     host.pidNamespace(hostPid),
     host.pidNamespace(container.hostPid),
     host.exec(container.name, ['ps', 'aux']),
@@ -177,7 +204,8 @@ async function observeSleep(host: LabHost, hostPid: number, container: Container
     cgroup: (cgroup ?? '').trim(),
     inContainerCgroup: inContainerCgroup(cgroup ?? '', container.id),
     listedByDockerTop: top.Processes.some((row) => Number(row[pidColumn]) === hostPid),
-    label,
+    label: labels.current,
+    appArmorLabel: labels.appArmor,
     psAux: ps.stdout.trimEnd(),
     psLine: sleepRows[0]?.line ?? null,
   };
@@ -188,15 +216,21 @@ async function killFromInside(host: LabHost, containerName: string, sleep: Sleep
     throw new LabvmError('The sleep is not visible inside the container, so it cannot be killed from there.', 'exercise');
   }
   const command = ['kill', String(sleep.containerPid)];
+  const mark = await host.kernelLogMark();
   const result = await host.exec(containerName, command);
   const processGone = await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 2_000);
-  return { targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone };
+  // Only a refusal is looked up: a kill that worked has nothing to log.
+  const audit = result.exitCode === 0 ? undefined : await host.auditSince(mark);
+  return {
+    targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone,
+    ...(audit ? { audit: { ...audit, lines: audit.lines.filter((line) => /operation="signal"|\{[^}]*\bsignal\b/.test(line)) } } : {}),
+  };
 }
 
 async function stopAndObserve(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
   const container = host.docker.getContainer(containerName);
   const started = Date.now();
-  await container.stop({ t: 10 });
+  await container.stop({ t: STOP_TIMEOUT_SECONDS });
   const stopSeconds = (Date.now() - started) / 1000;
   const processSurvived = !(await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 1_000));
   const state = (await container.inspect()).State;
@@ -216,13 +250,13 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
     const container = await observeContainer(host, main, { port: 0, status: 0 });
     const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method, noFork: true }, container);
     const stop = await stopAndObserve(host, CONTAINER_NAME, sleep);
-    return { name: 'no-fork', description: 'nsenter -F: the sleep joins every namespace but is not forked into the PID namespace', container, sleep, stop } satisfies ControlEvidence;
+    return { name: 'no-fork', description: CONTROLS['no-fork'], container, sleep, stop } satisfies ControlEvidence;
   });
   const unconfined = await step('control: a container with apparmor=unconfined', async () => {
     const container = await runNginx(host, image, UNCONFINED_CONTAINER, ['apparmor=unconfined']);
     const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method }, container);
     const kill = await killFromInside(host, UNCONFINED_CONTAINER, sleep);
-    return { name: 'apparmor-unconfined', description: 'the container runs without an AppArmor profile', container, sleep, kill } satisfies ControlEvidence;
+    return { name: 'apparmor-unconfined', description: CONTROLS['apparmor-unconfined'], container, sleep, kill } satisfies ControlEvidence;
   });
   return [noFork, unconfined];
 }

@@ -6,13 +6,24 @@ import type { LabHost } from './host.js';
 export const SLEEP_ARGV = ['sleep', '600'];
 /** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
 export const EXERCISE_LABEL = 'org.labvm.exercise';
-const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+export const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+/**
+ * The helper container runs outside AppArmor's confinement, like the host's own nsenter: under docker-default it
+ * could not open an unconfined process's namespaces (that needs a ptrace read, which docker-default allows only
+ * towards docker-default), and the sleep would inherit docker-default, which changes question 3's answer.
+ */
+export const HELPER_SECURITY_OPT = ['apparmor=unconfined'];
+export const HELPER_CAPS = ['SYS_ADMIN'];
+/** How long nsenter may take to start the sleep: generous, since a VM without hardware virtualisation is slow. */
+const SLEEP_START_DEADLINE_MS = 30_000;
 
 export interface StartedSleep {
   hostPid: number;
   /** The nsenter process that waits for the sleep (the same as hostPid with --no-fork). */
   launcherPid: number;
   helperContainer?: string;
+  /** The host file that receives the native nsenter's stderr. */
+  stderrFile?: string;
 }
 
 export interface SleepRequest {
@@ -37,15 +48,19 @@ export class Sleepers {
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
-    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter) : await this.startInHelper(nsenter, started);
-    started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
+    const mark = await this.host.kernelLogMark();
+    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter, started) : await this.startInHelper(nsenter, started);
+    started.hostPid = await this.waitForSleep(started, !!request.noFork, mark);
     return started;
   }
 
-  /** The VM's own nsenter, detached (setsid, no stdio) so it outlives the SSH channel that started it. */
-  private async startNative(nsenter: string[]): Promise<number> {
-    const script = `setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>&1 & echo $!`;
-    return Number((await this.host.sudoShell(script, 'starting nsenter')).trim());
+  /** The VM's own nsenter, detached (setsid, stdin and stdout closed) so it outlives the SSH channel that started it. */
+  private async startNative(nsenter: string[], started: StartedSleep): Promise<number> {
+    // Its stderr goes to a file, so that a refusal can be shown in nsenter's own words.
+    const script = `f=$(mktemp /tmp/labvm-nsenter.XXXXXX) && setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
+    const [pid = '', file] = (await this.host.sudoShell(script, 'starting nsenter')).trim().split(' ');
+    started.stderrFile = file;
+    return Number(pid);
   }
 
   /**
@@ -62,26 +77,41 @@ export class Sleepers {
       Image: this.image,
       Cmd: nsenter,
       Labels: { [EXERCISE_LABEL]: 'nsenter-helper' },
-      HostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'] },
+      HostConfig: { PidMode: 'host', CapAdd: HELPER_CAPS, SecurityOpt: HELPER_SECURITY_OPT },
     });
     await container.start();
-    const state = (await container.inspect()).State;
-    if (!state.Running) {
-      const logs = await container.logs({ stdout: true, stderr: true });
-      throw new LabvmError('The nsenter helper container exited at once.', 'exercise', undefined, logs.toString('utf8').trim());
-    }
-    return state.Pid;
+    return (await container.inspect()).State.Pid;
   }
 
-  private async waitForChild(launcherPid: number): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      for (const child of await this.host.childrenOf(launcherPid)) {
+  /**
+   * The sleep's host PID: nsenter's child, or nsenter itself with --no-fork. If nsenter ends first, its own error
+   * and any denial the kernel logged meanwhile are the message, not a timeout.
+   */
+  private async waitForSleep(started: StartedSleep, noFork: boolean, mark: number | null): Promise<number> {
+    const until = Date.now() + SLEEP_START_DEADLINE_MS;
+    do {
+      if (noFork && (await this.host.isRunning(started.launcherPid, SLEEP_ARGV))) return started.launcherPid;
+      for (const child of noFork ? [] : await this.host.childrenOf(started.launcherPid)) {
         if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
       }
+      if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline'))) throw await this.nsenterFailed(started, mark);
       await delay(100);
-    }
-    throw new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
-      'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+    } while (Date.now() < until);
+    throw new LabvmError(`nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
+      'exercise', 'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+  }
+
+  private async nsenterFailed(started: StartedSleep, mark: number | null): Promise<LabvmError> {
+    const stderr = started.helperContainer
+      ? (await this.host.docker.getContainer(started.helperContainer).logs({ stdout: true, stderr: true })).toString('utf8')
+      : (started.stderrFile ? await this.host.readFile(started.stderrFile) : undefined) ?? '';
+    const audit = await this.host.auditSince(mark);
+    const logged = audit.read
+      ? audit.lines.length ? `The kernel logged: ${audit.lines.join('\n')}` : 'The kernel logged no AppArmor or SELinux denial meanwhile.'
+      : `The kernel log could not be read (${audit.error ?? 'no reason given'}).`;
+    const where = started.helperContainer ? ` in the helper container ${started.helperContainer}` : '';
+    return new LabvmError(`nsenter${where} exited without starting \`sleep 600\`: ${stderr.trim().split('\n').pop() || 'it printed nothing'}`, 'exercise',
+      'The host refused to let nsenter enter the container\'s namespaces; the lines below say who refused.', `${stderr.trim()}\n${logged}`.trim());
   }
 
   /** Ends every process and helper container this run started. Returns what could not be cleaned. */
@@ -92,6 +122,7 @@ export class Sleepers {
         await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
         await this.killIfOurs(sleep.launcherPid, ['nsenter']);
         if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
+        if (sleep.stderrFile) await this.host.sudo(['rm', '-f', sleep.stderrFile], 'removing nsenter\'s error file');
       } catch (error) {
         problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
       }

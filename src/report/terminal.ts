@@ -1,8 +1,9 @@
 /** The report for a terminal: plain text wrapped to WIDTH columns, ANSI colour only when asked for. */
 import { styler, type Styler } from '../core/ansi.js';
+import { equivalentCommands } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  SHORT_TITLES, UNEXPLAINED, runLine, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
   psListing, questionSections, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
@@ -76,10 +77,19 @@ function controls(report: ExerciseReport, s: Styler): string[] {
   return [s.bold('Controls'), ...lines];
 }
 
+function commands(report: ExerciseReport, s: Styler): string[] {
+  // Commands are not wrapped, so that each can be copied whole.
+  const lines = equivalentCommands(report.evidence).flatMap(({ command, result }) => [
+    `  $ ${command}`,
+    ...(result ? result.split('\n').flatMap((line) => wrap(line, '    # ', '      ').map(s.dim)) : []),
+  ]);
+  return [s.bold('The same steps by hand (what labvm did, with this run\'s values)'), ...lines];
+}
+
 function footer(report: ExerciseReport, s: Styler): string[] {
   const count = questionSections(report).filter((q) => isUnexplained(q.answer)).length;
   const warning = count ? [s.red(s.bold(`${count} of 3 answers ${UNEXPLAINED}: check their evidence by hand.`))] : [];
-  return [...warning, s.dim(`labvm ${report.labvmVersion}, started ${report.startedAt}, took ${report.durationSeconds.toFixed(1)} s`)];
+  return [...warning, s.dim(runLine(report))];
 }
 
 export function renderTerminal(report: ExerciseReport, options: { color: boolean }): string {
@@ -90,6 +100,7 @@ export function renderTerminal(report: ExerciseReport, options: { color: boolean
     listing(report, s),
     ...questionSections(report).map((q) => question(q, s)),
     controls(report, s),
+    commands(report, s),
     footer(report, s),
   ];
   return `${blocks.filter((b) => b.length).map((b) => b.join('\n')).join('\n\n')}\n`;
