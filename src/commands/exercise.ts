@@ -5,6 +5,7 @@ import { abortOnInterrupt } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
+import { SshExerciseHost } from '../lab/host.js';
 import { gatherEvidence } from '../lab/run.js';
 import { hostTarget } from '../remote/host-target.js';
 import { RemoteHost } from '../remote/ssh.js';
@@ -38,7 +39,7 @@ export async function exercise(options: ExerciseCommandOptions, progress: Progre
     const remote = await progress.phase('connecting over SSH', () => connect(options));
     try {
       const startedAt = new Date();
-      const evidence = await gatherEvidence(remote, {
+      const evidence = await gatherEvidence(new SshExerciseHost(remote), {
         target: remote.target.label, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
       }, progress);

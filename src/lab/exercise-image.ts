@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { projectPath } from '../core/paths.js';
 import { LabvmError } from '../core/errors.js';
-import type { LabHost } from './host.js';
+import type { ExerciseHost } from './host.js';
 
 export const EXERCISE_IMAGE = 'labvm-exercise:latest';
 
@@ -13,8 +13,8 @@ interface BuildEvent {
 }
 
 /** Builds nginx + procps from the Dockerfile shipped in src/lab/image, streaming the build's output lines. */
-export async function buildExerciseImage(host: LabHost, baseImage: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<string> {
-  const builder = host.remote.docker.builder;
+export async function buildExerciseImage(host: ExerciseHost, baseImage: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<string> {
+  const builder = host.builder;
   const stream = await builder.buildImage(
     { context: projectPath('src', 'lab', 'image'), src: ['Dockerfile'] },
     // Ctrl-C drops the request, and the engine cancels a build whose client went away.
@@ -45,7 +45,7 @@ export async function buildExerciseImage(host: LabHost, baseImage: string, onLin
   return EXERCISE_IMAGE;
 }
 
-async function removeContainerAndWait(host: LabHost, id: string): Promise<void> {
+async function removeContainerAndWait(host: ExerciseHost, id: string): Promise<void> {
   const container = host.docker.getContainer(id);
   for (let attempt = 0; attempt < 50; attempt++) {
     try {

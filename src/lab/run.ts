@@ -2,11 +2,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
-import type { RemoteHost } from '../remote/ssh.js';
 import type { ContainerEvidence, ControlEvidence, ControlName, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
-import { LabHost } from './host.js';
-import { inContainerCgroup, parseLabel, parseLsmList, parseNSpid, parsePsAux } from './parse.js';
+import type { ExerciseHost } from './host.js';
+import { inContainerCgroup, parseLabel, parseNSpid, parsePsAux } from './parse.js';
 import { EXERCISE_LABEL, Sleepers, removeContainer, SLEEP_ARGV, type SleepRequest } from './sleepers.js';
 
 export const CONTAINER_NAME = 'my-nginx-cntr';
@@ -32,8 +31,7 @@ export interface ExerciseOptions {
 }
 
 /** Runs the experiment step by step, gathering evidence; it interprets nothing (answers.ts does). */
-export async function gatherEvidence(remote: RemoteHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
-  const host = new LabHost(remote);
+export async function gatherEvidence(host: ExerciseHost, options: ExerciseOptions, progress: Progress): Promise<Evidence> {
   const step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => {
     if (options.signal.aborted) throw interrupted();
     return progress.phase(name, work, describe).catch((error: unknown) => {
@@ -85,27 +83,20 @@ function interrupted(): LabvmError {
   return new LabvmError('Interrupted: the exercise was stopped and everything it started has been removed.', 'interrupted');
 }
 
-async function checkHost(host: LabHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
-  const sudo = await host.remote.run('sudo -n true && command -v nsenter');
-  if (sudo.exitCode !== 0) {
-    throw new LabvmError(`${options.target} has no password-less sudo or no nsenter.`, 'exercise',
-      'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
-  }
-  const [kernel, lsm, apparmor, selinux, info] = await Promise.all([
-    host.remote.run('uname -r'),
-    host.remote.run('cat /sys/kernel/security/lsm 2>/dev/null || sudo -n cat /sys/kernel/security/lsm'),
-    host.remote.run('cat /sys/module/apparmor/parameters/enabled'),
-    host.remote.run('cat /sys/fs/selinux/enforce'),
+async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
+  await host.checkPrerequisites();
+  const [facts, info] = await Promise.all([
+    host.kernelFacts(),
     host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[] }>,
   ]);
   return {
     target: options.target,
-    kernel: kernel.stdout.trim(),
+    kernel: facts.kernel,
     dockerVersion: info.ServerVersion,
-    lsms: parseLsmList(lsm.stdout),
-    lsmListRead: lsm.exitCode === 0,
-    selinuxEnforcing: selinux.exitCode === 0 ? selinux.stdout.trim() === '1' : null,
-    apparmorEnabled: apparmor.stdout.trim() === 'Y',
+    lsms: facts.lsms,
+    lsmListRead: facts.lsmListRead,
+    selinuxEnforcing: facts.selinuxEnforcing,
+    apparmorEnabled: facts.apparmorEnabled,
     dockerSecurityOptions: info.SecurityOptions ?? [],
     method: options.method,
     baseImage: options.baseImage,
@@ -114,13 +105,13 @@ async function checkHost(host: LabHost, options: ExerciseOptions): Promise<Envir
 }
 
 /** A container of a crashed earlier run is replaced, not an error. */
-async function removeLeftovers(host: LabHost): Promise<void> {
+async function removeLeftovers(host: ExerciseHost): Promise<void> {
   const leftovers = await host.docker.listContainers({ all: true, filters: { label: [EXERCISE_LABEL] } });
   const names = new Set([CONTAINER_NAME, UNCONFINED_CONTAINER, ...leftovers.map((c) => c.Names[0]!.replace(/^\//, ''))]);
   for (const name of names) await removeContainer(host, name);
 }
 
-async function runNginx(host: LabHost, image: string, name: string, securityOpt: string[]): Promise<ContainerEvidence> {
+async function runNginx(host: ExerciseHost, image: string, name: string, securityOpt: string[]): Promise<ContainerEvidence> {
   const publish = name === CONTAINER_NAME;
   const container = await host.docker.createContainer({
     name,
@@ -134,7 +125,7 @@ async function runNginx(host: LabHost, image: string, name: string, securityOpt:
   return observeContainer(host, container, http);
 }
 
-async function observeContainer(host: LabHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
+async function observeContainer(host: ExerciseHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
   const inspect = await container.inspect();
   const name = inspect.Name.replace(/^\//, '');
   const pid = inspect.State.Pid;
@@ -162,11 +153,11 @@ async function observeContainer(host: LabHost, container: Docker.Container, http
   };
 }
 
-async function waitForHttp(host: LabHost, port: number): Promise<ContainerEvidence['http']> {
+async function waitForHttp(host: ExerciseHost, port: number): Promise<ContainerEvidence['http']> {
   let lastError = '';
   for (const until = Date.now() + HTTP_DEADLINE_MS; Date.now() < until;) {
     try {
-      const response = await host.remote.httpGet(port);
+      const response = await host.httpGet(port);
       if (response.status > 0) return { port, status: response.status, server: response.headers.server };
       lastError = 'no HTTP response';
     } catch (error) {
@@ -178,12 +169,12 @@ async function waitForHttp(host: LabHost, port: number): Promise<ContainerEviden
     `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
 }
 
-async function startAndObserve(host: LabHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {
+async function startAndObserve(host: ExerciseHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {
   const started = await sleepers.start(request);
   return observeSleep(host, started.hostPid, container);
 }
 
-async function observeSleep(host: LabHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
+async function observeSleep(host: ExerciseHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
   const [status, cgroup, labels, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
     host.readProc(hostPid, 'status'),
     host.readProc(hostPid, 'cgroup'),
@@ -211,7 +202,7 @@ async function observeSleep(host: LabHost, hostPid: number, container: Container
   };
 }
 
-async function killFromInside(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<KillEvidence> {
+async function killFromInside(host: ExerciseHost, containerName: string, sleep: SleepEvidence): Promise<KillEvidence> {
   if (sleep.containerPid === null) {
     throw new LabvmError('The sleep is not visible inside the container, so it cannot be killed from there.', 'exercise');
   }
@@ -227,7 +218,7 @@ async function killFromInside(host: LabHost, containerName: string, sleep: Sleep
   };
 }
 
-async function stopAndObserve(host: LabHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
+async function stopAndObserve(host: ExerciseHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
   const container = host.docker.getContainer(containerName);
   const started = Date.now();
   await container.stop({ t: STOP_TIMEOUT_SECONDS });
@@ -243,7 +234,7 @@ async function stopAndObserve(host: LabHost, containerName: string, sleep: Sleep
 type Step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => Promise<T>;
 
 /** Controls: the same experiment with one thing changed, each expected to flip one answer. */
-async function runControls(host: LabHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {
+async function runControls(host: ExerciseHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {
   const noFork = await step('control: nsenter -F (no fork)', async () => {
     const main = host.docker.getContainer(CONTAINER_NAME);
     await main.start();
@@ -262,7 +253,7 @@ async function runControls(host: LabHost, sleepers: Sleepers, image: string, opt
 }
 
 /** Ends every process and helper this run started; with --keep, only the exercise container itself stays. */
-async function cleanUp(host: LabHost, sleepers: Sleepers, progress: Progress, keepContainer: boolean): Promise<void> {
+async function cleanUp(host: ExerciseHost, sleepers: Sleepers, progress: Progress, keepContainer: boolean): Promise<void> {
   await progress.phase('cleaning up', async () => {
     const problems = await sleepers.cleanup();
     for (const name of keepContainer ? [UNCONFINED_CONTAINER] : [CONTAINER_NAME, UNCONFINED_CONTAINER]) {

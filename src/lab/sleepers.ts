@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import type { Method } from './evidence.js';
-import type { LabHost } from './host.js';
+import type { ExerciseHost } from './host.js';
 
 export const SLEEP_ARGV = ['sleep', '600'];
 /** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
@@ -41,7 +41,7 @@ export class Sleepers {
   private readonly started: StartedSleep[] = [];
   private helperCount = 0;
 
-  constructor(private readonly host: LabHost, private readonly image: string) {}
+  constructor(private readonly host: ExerciseHost, private readonly image: string) {}
 
   async start(request: SleepRequest): Promise<StartedSleep> {
     const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
@@ -54,13 +54,11 @@ export class Sleepers {
     return started;
   }
 
-  /** The VM's own nsenter, detached (setsid, stdin and stdout closed) so it outlives the SSH channel that started it. */
+  /** The host's own nsenter, detached so that it outlives the call that started it; its stderr kept for a failure. */
   private async startNative(nsenter: string[], started: StartedSleep): Promise<number> {
-    // Its stderr goes to a file, so that a refusal can be shown in nsenter's own words.
-    const script = `f=$(mktemp /tmp/labvm-nsenter.XXXXXX) && setsid ${nsenter.join(' ')} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
-    const [pid = '', file] = (await this.host.sudoShell(script, 'starting nsenter')).trim().split(' ');
-    started.stderrFile = file;
-    return Number(pid);
+    const detached = await this.host.startDetached(nsenter);
+    started.stderrFile = detached.stderrFile;
+    return detached.pid;
   }
 
   /**
@@ -122,7 +120,7 @@ export class Sleepers {
         await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
         await this.killIfOurs(sleep.launcherPid, ['nsenter']);
         if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
-        if (sleep.stderrFile) await this.host.sudo(['rm', '-f', sleep.stderrFile], 'removing nsenter\'s error file');
+        if (sleep.stderrFile) await this.host.removeFile(sleep.stderrFile);
       } catch (error) {
         problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
       }
@@ -135,13 +133,13 @@ export class Sleepers {
     if (!pid) return;
     const cmdline = (await this.host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
     if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
-    await this.host.remote.run(`sudo -n kill -KILL ${pid}`);
+    await this.host.kill(pid);
     if (!(await this.host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
   }
 }
 
 /** Force-removes a container; one that does not exist is fine. */
-export async function removeContainer(host: LabHost, name: string): Promise<void> {
+export async function removeContainer(host: ExerciseHost, name: string): Promise<void> {
   try {
     await host.docker.getContainer(name).remove({ force: true, v: true });
   } catch (error) {

@@ -365,4 +365,3 @@ describe('the report lists the same steps as commands, with this run\'s values',
     });
   }
 });
-});
