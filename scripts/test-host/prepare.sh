@@ -105,15 +105,23 @@ ensure_vm() {
 
 main() {
   [ "$(id -u)" -eq 0 ] || die "run as root"
-  local start=$SECONDS standin_files vm_files
+  local start=$SECONDS standin_files vm_files vm_pid vm_log
   step "install packages" install_packages
   step "start dockerd" start_dockerd
+  # The VM disk needs no dockerd: it is built alongside the images (mostly package downloads).
+  mapfile -t vm_files < <(find "$VM_RECIPE_DIR" -type f | LC_ALL=C sort)
+  vm_log=$(mktemp /tmp/labvm-prepare-vm.XXXXXX)
+  step "AppArmor VM disk" ensure_vm "$(recipe_hash "$BUILD_SCRIPT" "${vm_files[@]}")" >"$vm_log" 2>&1 &
+  vm_pid=$!
   mapfile -t standin_files < <(find "$STANDIN_DIR" -type f | LC_ALL=C sort)
   step "image $NGINX_IMAGE" ensure_image nginx "$NGINX_IMAGE" "$(recipe_hash "$BUILD_SCRIPT")"
   step "image $STANDIN_IMAGE" ensure_image standin "$STANDIN_IMAGE" \
     "$(recipe_hash "$BUILD_SCRIPT" "${standin_files[@]}")"
-  mapfile -t vm_files < <(find "$VM_RECIPE_DIR" -type f | LC_ALL=C sort)
-  step "AppArmor VM disk" ensure_vm "$(recipe_hash "$BUILD_SCRIPT" "${vm_files[@]}")"
+  local vm_status=0
+  wait "$vm_pid" || vm_status=$?
+  cat "$vm_log"
+  rm -f "$vm_log"
+  [ "$vm_status" -eq 0 ] || die "the AppArmor VM disk could not be built (log above)"
   log "test host ready in $((SECONDS - start)) s: dockerd up, images $STANDIN_IMAGE and $NGINX_IMAGE built, VM disk in $VM_CACHE"
 }
 

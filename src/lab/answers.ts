@@ -252,8 +252,8 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
         `profile "${sender}"; the nsenter'd sleep is "unconfined" (nsenter does not copy the container's AppArmor label). ` +
         `${sender}'s rules let it send signals only to peers of its own profile, so the sender's check failed and the kernel ` +
         'returned EACCES. It is not a capability or UID problem (both are root with CAP_KILL; that would be EPERM, "Operation ' +
-        'not permitted"). Docker\'s docker-default profile does let unconfined processes signal its processes ' +
-        '(`signal (receive) peer=unconfined`), so only this direction is refused.' + logged(auditLine(kill, APPARMOR_SIGNAL_DENIAL), 'AppArmor'),
+        'not permitted"). Docker\'s docker-default template does allow the other direction (`signal (receive) ' +
+        'peer=unconfined`), but labvm did not send a kill from the host, so this run does not show it.' + logged(auditLine(kill, APPARMOR_SIGNAL_DENIAL), 'AppArmor'),
     };
   }
   const selinuxEnforced = environment.selinuxEnforcing === true && environment.dockerSecurityOptions.includes('name=selinux');

@@ -19,7 +19,7 @@ export const CONTROLS = {
   'apparmor-unconfined': 'the container runs without an AppArmor profile',
 } as const satisfies Record<ControlName, string>;
 /** How long nginx may take to answer: a VM without hardware virtualisation is many times slower than one with it. */
-const HTTP_DEADLINE_MS = 60_000;
+const HTTP_DEADLINE_MS = 180_000;
 
 export interface ExerciseOptions {
   target: string;

@@ -15,7 +15,7 @@ export const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
 export const HELPER_SECURITY_OPT = ['apparmor=unconfined'];
 export const HELPER_CAPS = ['SYS_ADMIN'];
 /** How long nsenter may take to start the sleep: generous, since a VM without hardware virtualisation is slow. */
-const SLEEP_START_DEADLINE_MS = 30_000;
+const SLEEP_START_DEADLINE_MS = 120_000;
 
 export interface StartedSleep {
   hostPid: number;

@@ -13,7 +13,7 @@ const skip = e2eUnavailable();
 
 interface ReportJson {
   pid: { host: number; container: number | null; nspid: number[]; same: boolean; cause: string };
-  killFromInside: { killed: boolean; exitCode: number; stderr: string; cause: string };
+  killFromInside: { killed: boolean; exitCode: number; stderr: string; cause: string; evidence: string[] };
   stopContainer: { processSurvived: boolean; cause: string };
   environment: { kernel: string; dockerVersion: string; lsm: string[]; method: string };
   evidence: { container: { http: { status: number; port: number } }; sleep: { psAux: string } };
@@ -140,6 +140,9 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(report.killFromInside.exitCode, 1);
     assert.match(report.killFromInside.stderr, /Permission denied/);
     assert.equal(report.killFromInside.cause, 'unexplained', 'no AppArmor here, so the refusal has no known cause');
+    // labvm looked for the kernel's record of the refusal and says what it found: nothing, here.
+    assert.ok(report.killFromInside.evidence.some((line) => /^kernel audit log(: could not be read| during the kill: no signal denial logged)/.test(line)),
+      report.killFromInside.evidence.join('\n'));
     // The sleep lived on, so question 2 was observed on that same sleep, and the stop still killed it.
     assert.equal(report.stopContainer.processSurvived, false);
     assert.equal(report.stopContainer.cause, 'pid-namespace-init-exit');
