@@ -1,10 +1,11 @@
-import { LabvmError, errorMessage } from '../core/errors.js';
+import { LabvmError, causeChain, errorMessage } from '../core/errors.js';
 import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
 import type { ListEntry } from '../commands/list.js';
 import type { PowerResult } from '../commands/power.js';
+import type { DoctorReport } from '../commands/doctor.js';
 import { upCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
@@ -73,13 +74,35 @@ export function powerText(results: PowerResult[]): string {
   }).join('\n');
 }
 
-export function errorText(error: unknown, style: Styler): string {
+export function doctorText(report: DoctorReport, style: Styler): string {
+  const mark = { pass: style.green('pass'), warn: style.yellow('warn'), fail: style.red('fail') } as const;
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = report.checks.flatMap((check) => [
+    `${mark[check.status]}  ${check.name.padEnd(width)}  ${check.detail}`,
+    ...(check.fix ? [`${' '.repeat(6 + width)}${style.dim('fix:')} ${check.fix}`] : []),
+  ]);
+  lines.push('', style.bold('Settings for up and exercise (flag > environment > config file > built-in):'),
+    table(report.settings.map((s) => [`  ${s.key}`, s.value, s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`])));
+  const failed = report.checks.filter((check) => check.status === 'fail').length;
+  const warned = report.checks.filter((check) => check.status === 'warn').length;
+  lines.push('', failed ? style.red(`${failed} check(s) failed; fix them before \`labvm up\`.`)
+    : warned ? `Ready, with ${warned} warning(s).` : style.green('All checks passed.'));
+  return lines.join('\n');
+}
+
+export interface ErrorTextOptions {
+  /** Also show the errors underneath (LABVM_DEBUG=1). */
+  causes?: boolean;
+}
+
+export function errorText(error: unknown, style: Styler, options: ErrorTextOptions = {}): string {
   if (!(error instanceof LabvmError)) {
     return `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
       'This is a bug in labvm; please report it with the output above.';
   }
   const lines = [`${style.red('labvm:')} ${error.message}`];
   if (error.details) lines.push(...error.details.split('\n').map((line) => style.dim(`  | ${line}`)));
+  if (options.causes) lines.push(...causeLines(error, style));
   if (error.hint) lines.push(`  next: ${error.hint}`);
   return lines.join('\n');
 }
@@ -93,4 +116,12 @@ export function reexplainedText(file: string, writtenBy: string, differences: st
     ...differences.map((line) => `  - ${line}`),
     'The report above shows the recomputed answers.',
   ].join('\n') + '\n';
+}
+
+/** One dimmed line per error underneath, outermost first. */
+export function causeLines(error: unknown, style: Styler): string[] {
+  return causeChain(error).map((cause) => {
+    const text = cause instanceof Error ? `${cause.name === 'Error' ? '' : `${cause.name}: `}${cause.message}` : String(cause);
+    return style.dim(`  caused by: ${text}`);
+  });
 }

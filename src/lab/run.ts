@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
+import { NotYet, retry } from '../core/wait.js';
 import type { ContainerEvidence, ControlEvidence, ControlName, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
 import type { ExerciseHost } from './host.js';
@@ -38,15 +38,14 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
       if (options.signal.aborted) throw interrupted(); // whatever the step said as it was cut short
       if (error instanceof LabvmError) throw error;
       throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
-        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
+        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.', undefined, { cause: error });
     });
   };
   const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
     (update) => buildExerciseImage(host, options.baseImage, update, options.signal));
   const sleepers = new Sleepers(host, image);
-  let finished = false;
-  let failure: unknown;
+  let evidence: Evidence;
   try {
     await step('removing leftovers of earlier runs', () => removeLeftovers(host));
     const container = await step(`running ${CONTAINER_NAME} (port ${HOST_PORT} -> 80)`, () => runNginx(host, image, CONTAINER_NAME, []),
@@ -63,20 +62,15 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
       (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
     const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
     if (options.signal.aborted) throw interrupted(); // a Ctrl-C during the last step still counts
-    finished = true;
-    return { environment, container, sleep, kill, stop, controls };
+    evidence = { environment, container, sleep, kill, stop, controls };
   } catch (error) {
-    failure = error;
+    // The first failure is what the user must see; what cleanup could not remove is added to it.
+    await cleanUp(host, sleepers, progress, false).catch((cleanupError: unknown) =>
+      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim()));
     throw error;
-  } finally {
-    try {
-      await cleanUp(host, sleepers, progress, options.keep && finished);
-    } catch (cleanupError) {
-      if (failure === undefined) throw cleanupError;
-      // The first failure is what the user must see; what cleanup could not remove is added to it.
-      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim());
-    }
   }
+  await cleanUp(host, sleepers, progress, options.keep);
+  return evidence;
 }
 
 function interrupted(): LabvmError {
@@ -154,19 +148,16 @@ async function observeContainer(host: ExerciseHost, container: Docker.Container,
 }
 
 async function waitForHttp(host: ExerciseHost, port: number): Promise<ContainerEvidence['http']> {
-  let lastError = '';
-  for (const until = Date.now() + HTTP_DEADLINE_MS; Date.now() < until;) {
-    try {
-      const response = await host.httpGet(port);
-      if (response.status > 0) return { port, status: response.status, server: response.headers.server };
-      lastError = 'no HTTP response';
-    } catch (error) {
-      lastError = errorMessage(error);
-    }
-    await delay(250);
-  }
-  throw new LabvmError(`nginx did not answer on port ${port} within ${HTTP_DEADLINE_MS / 1000} seconds (${lastError}).`, 'exercise',
-    `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
+  return retry(async () => {
+    const response = await host.httpGet(port);
+    if (response.status === 0) throw new NotYet('no HTTP response');
+    return { port, status: response.status, server: response.headers.server };
+  }, {
+    timeoutMs: HTTP_DEADLINE_MS,
+    intervalMs: 250,
+    timeoutError: (last) => new LabvmError(`nginx did not answer on port ${port} within ${HTTP_DEADLINE_MS / 1000} seconds (${errorMessage(last)}).`, 'exercise',
+      `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`, undefined, { cause: last }),
+  });
 }
 
 async function startAndObserve(host: ExerciseHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {

@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError, errorMessage } from '../core/errors.js';
+import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { Method } from './evidence.js';
 import type { ExerciseHost } from './host.js';
 
@@ -86,17 +86,20 @@ export class Sleepers {
    * and any denial the kernel logged meanwhile are the message, not a timeout.
    */
   private async waitForSleep(started: StartedSleep, noFork: boolean, mark: number | null): Promise<number> {
-    const until = Date.now() + SLEEP_START_DEADLINE_MS;
-    do {
+    return retry(async () => {
       if (noFork && (await this.host.isRunning(started.launcherPid, SLEEP_ARGV))) return started.launcherPid;
       for (const child of noFork ? [] : await this.host.childrenOf(started.launcherPid)) {
         if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
       }
-      if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline'))) throw await this.nsenterFailed(started, mark);
-      await delay(100);
-    } while (Date.now() < until);
-    throw new LabvmError(`nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
-      'exercise', 'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+      if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline'))) throw new StopRetrying(await this.nsenterFailed(started, mark));
+      throw new NotYet(`nsenter (PID ${started.launcherPid}) has not started \`${SLEEP_ARGV.join(' ')}\` yet`);
+    }, {
+      timeoutMs: SLEEP_START_DEADLINE_MS,
+      intervalMs: 100,
+      retryIf: (error) => error instanceof NotYet,
+      timeoutError: (last) => new LabvmError(`nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
+        'exercise', 'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
+    });
   }
 
   private async nsenterFailed(started: StartedSleep, mark: number | null): Promise<LabvmError> {
