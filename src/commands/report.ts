@@ -17,11 +17,19 @@ export interface ReportResult extends SavedReport {
 
 /** `labvm report FILE.json`: a saved run, re-explained by this labvm from its evidence. */
 export async function report(file: string | undefined, options: ReportCommandOptions): Promise<ReportResult> {
-  if (!file) throw usageError('No report file given.', 'Run `labvm report FILE.json` with a file written by `labvm exercise --json`.');
+  if (!file)
+    throw usageError(
+      'No report file given.',
+      'Run `labvm report FILE.json` with a file written by `labvm exercise --json`.',
+    );
   const path = resolve(file);
-  const markdownFile = options.markdown === undefined ? undefined : await checkReportFile(options.markdown, '--markdown');
+  const markdownFile =
+    options.markdown === undefined ? undefined : await checkReportFile(options.markdown, '--markdown');
   const text = await readFile(path, 'utf8').catch((error: unknown) => {
-    throw usageError(`Cannot read ${path}: ${errorMessage(error)}.`, 'Pass the path of a file written by `labvm exercise --json`.');
+    throw usageError(
+      `Cannot read ${path}: ${errorMessage(error)}.`,
+      'Pass the path of a file written by `labvm exercise --json`.',
+    );
   });
   const saved = readSavedReport(text, path, labvmVersion());
   if (markdownFile) await writeFile(markdownFile, renderMarkdown(saved.report), 'utf8');

@@ -10,9 +10,16 @@ import { LabvmEnv } from '../support/labvm.js';
 /** `labvm report FILE.json` through the real CLI: re-rendering, edited files, and bad input (exit 2). */
 describe('labvm report', () => {
   let lab: LabvmEnv;
-  const saved = () => toJson(buildReport(noLsm(), { startedAt: '2026-11-29T14:12:00.000Z', durationSeconds: 20.5, labvmVersion: '0.0.9' }));
-  before(async () => { lab = await LabvmEnv.create(); });
-  after(async () => { await lab.dispose(); });
+  const saved = () =>
+    toJson(
+      buildReport(noLsm(), { startedAt: '2026-11-29T14:12:00.000Z', durationSeconds: 20.5, labvmVersion: '0.0.9' }),
+    );
+  before(async () => {
+    lab = await LabvmEnv.create();
+  });
+  after(async () => {
+    await lab.dispose();
+  });
 
   test('re-renders a saved report for the terminal and as Markdown, and says the answers match', async () => {
     const file = join(lab.home, 'run.json');
@@ -33,7 +40,10 @@ describe('labvm report', () => {
     await writeFile(file, JSON.stringify(edited));
     const run = await lab.run(['report', file, '--json']);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /differ from those its evidence gives[\s\S]*question 3: the file says cause "apparmor", the evidence gives "no-lsm"/);
+    assert.match(
+      run.stderr,
+      /differ from those its evidence gives[\s\S]*question 3: the file says cause "apparmor", the evidence gives "no-lsm"/,
+    );
     const json = JSON.parse(run.stdout) as { killFromInside: { cause: string }; recomputed: { differences: string[] } };
     assert.equal(json.killFromInside.cause, 'no-lsm');
     assert.equal(json.recomputed.differences.length, 1);
@@ -43,7 +53,11 @@ describe('labvm report', () => {
     const cases: Array<[string, string, RegExp]> = [
       ['broken.json', '{"schemaVersion": 1', /is not JSON/],
       ['other.json', '{"name": "something else"}', /is not a labvm report \(it has no schemaVersion\)/],
-      ['newer.json', JSON.stringify({ ...saved(), schemaVersion: 2 }), /written by a newer labvm \(schemaVersion 2\)[\s\S]*Update labvm/],
+      [
+        'newer.json',
+        JSON.stringify({ ...saved(), schemaVersion: 2 }),
+        /written by a newer labvm \(schemaVersion 2\)[\s\S]*Update labvm/,
+      ],
     ];
     for (const [name, text, message] of cases) {
       const file = join(lab.home, name);

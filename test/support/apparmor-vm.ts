@@ -45,7 +45,8 @@ export class AppArmorVm {
   /** Boots a fresh VM; on any failure, shuts it down and removes its files before rethrowing. */
   static async boot(log: (line: string) => void = () => {}): Promise<AppArmorVm> {
     for (const file of ['disk.img', 'vmlinuz', 'initrd.img']) {
-      if (!existsSync(join(VM_CACHE, file))) throw new Error(`${join(VM_CACHE, file)} is missing: run \`bash scripts/test-host/prepare.sh\``);
+      if (!existsSync(join(VM_CACHE, file)))
+        throw new Error(`${join(VM_CACHE, file)} is missing: run \`bash scripts/test-host/prepare.sh\``);
     }
     const dir = await mkdtemp('/var/tmp/labvm-apparmor-vm-');
     try {
@@ -59,7 +60,17 @@ export class AppArmorVm {
       await writeFile(knownHostsFile, `${knownHostsLine}\n`, { mode: 0o600 });
       const vm = new AppArmorVm(dir, port, knownHostsLine, identity, knownHostsFile);
       await vm.writeSeed(hostKey.privateKey, hostKey.publicKey, userKey.publicKey);
-      run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', join(VM_CACHE, 'disk.img'), '-F', 'raw', join(dir, 'disk.qcow2')]);
+      run('qemu-img', [
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-b',
+        join(VM_CACHE, 'disk.img'),
+        '-F',
+        'raw',
+        join(dir, 'disk.qcow2'),
+      ]);
       vm.start();
       const started = Date.now();
       await vm.waitForCloudInit();
@@ -83,21 +94,56 @@ export class AppArmorVm {
     };
     await writeFile(join(seed, 'user-data'), `#cloud-config\n${stringify(userData)}`);
     await writeFile(join(seed, 'meta-data'), 'instance-id: labvm-apparmor-vm\nlocal-hostname: labvm-apparmor\n');
-    run('genisoimage', ['-quiet', '-output', join(this.dir, 'seed.iso'), '-volid', 'cidata', '-joliet', '-rock',
-      join(seed, 'user-data'), join(seed, 'meta-data')]);
+    run('genisoimage', [
+      '-quiet',
+      '-output',
+      join(this.dir, 'seed.iso'),
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      join(seed, 'user-data'),
+      join(seed, 'meta-data'),
+    ]);
   }
 
   private start(): void {
-    const child = spawn(QEMU, [
-      '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', '2048', '-display', 'none', '-nodefaults',
-      '-serial', `file:${join(this.dir, 'serial.log')}`,
-      '-kernel', join(VM_CACHE, 'vmlinuz'), '-initrd', join(VM_CACHE, 'initrd.img'),
-      '-append', 'root=/dev/vda rw console=ttyS0 apparmor=1 security=apparmor net.ifnames=0',
-      '-drive', `file=${join(this.dir, 'disk.qcow2')},if=virtio,format=qcow2`,
-      '-drive', `file=${join(this.dir, 'seed.iso')},if=virtio,media=cdrom,readonly=on`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${this.port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-      '-pidfile', join(this.dir, 'qemu.pid'), '-daemonize',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      QEMU,
+      [
+        '-accel',
+        'tcg,thread=multi',
+        '-cpu',
+        'max',
+        '-smp',
+        '2',
+        '-m',
+        '2048',
+        '-display',
+        'none',
+        '-nodefaults',
+        '-serial',
+        `file:${join(this.dir, 'serial.log')}`,
+        '-kernel',
+        join(VM_CACHE, 'vmlinuz'),
+        '-initrd',
+        join(VM_CACHE, 'initrd.img'),
+        '-append',
+        'root=/dev/vda rw console=ttyS0 apparmor=1 security=apparmor net.ifnames=0',
+        '-drive',
+        `file=${join(this.dir, 'disk.qcow2')},if=virtio,format=qcow2`,
+        '-drive',
+        `file=${join(this.dir, 'seed.iso')},if=virtio,media=cdrom,readonly=on`,
+        '-netdev',
+        `user,id=n0,hostfwd=tcp:127.0.0.1:${this.port}-:22`,
+        '-device',
+        'virtio-net-pci,netdev=n0',
+        '-pidfile',
+        join(this.dir, 'qemu.pid'),
+        '-daemonize',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('exit', (code) => {
@@ -118,20 +164,43 @@ export class AppArmorVm {
       await delay(5_000);
     }
     const serial = await readFile(join(this.dir, 'serial.log'), 'utf8').catch(() => '');
-    throw new Error(`the AppArmor VM did not finish cloud-init within ${BOOT_DEADLINE_MS / 60_000} min ` +
-      `(last ssh: exit ${last?.code}, ${last?.stderr.trim()} ${last?.stdout.trim()}); serial console tail:\n${serial.slice(-3000)}`);
+    throw new Error(
+      `the AppArmor VM did not finish cloud-init within ${BOOT_DEADLINE_MS / 60_000} min ` +
+        `(last ssh: exit ${last?.code}, ${last?.stderr.trim()} ${last?.stdout.trim()}); serial console tail:\n${serial.slice(-3000)}`,
+    );
   }
 
   /** The ssh client's arguments: the pinned host key only, the test key only, no prompt. */
   private sshArgs(): string[] {
-    return ['-p', String(this.port), '-i', this.identity, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
-      '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${this.knownHostsFile}`, '-o', 'ConnectTimeout=20',
-      '-o', 'LogLevel=ERROR', 'ubuntu@127.0.0.1'];
+    return [
+      '-p',
+      String(this.port),
+      '-i',
+      this.identity,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${this.knownHostsFile}`,
+      '-o',
+      'ConnectTimeout=20',
+      '-o',
+      'LogLevel=ERROR',
+      'ubuntu@127.0.0.1',
+    ];
   }
 
   /** A shell command in the VM as `ubuntu` (the test's own view, independent of labvm). */
   ssh(script: string, timeoutMs = 300_000, input?: string): Run {
-    const result = spawnSync('ssh', [...this.sshArgs(), script], { encoding: 'utf8', input, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    const result = spawnSync('ssh', [...this.sshArgs(), script], {
+      encoding: 'utf8',
+      input,
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { code: result.status, signal: result.signal, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
   }
 
@@ -146,8 +215,11 @@ export class AppArmorVm {
 
   /** The test's nginx base image, moved into the VM's Docker (no registry is reachable here). */
   loadImage(image = NGINX_BASE_IMAGE): void {
-    const load = spawnSync('sh', ['-c', `docker save ${image} | ssh ${this.sshArgs().map(shellWord).join(' ')} docker load`],
-      { encoding: 'utf8', timeout: 15 * 60_000 });
+    const load = spawnSync(
+      'sh',
+      ['-c', `docker save ${image} | ssh ${this.sshArgs().map(shellWord).join(' ')} docker load`],
+      { encoding: 'utf8', timeout: 15 * 60_000 },
+    );
     if (load.status !== 0) throw new Error(`could not load ${image} into the AppArmor VM: ${load.stderr}`);
   }
 

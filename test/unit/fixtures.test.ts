@@ -19,15 +19,16 @@ describe('evidence fixtures are internally consistent with what run.ts records',
         assert.equal(e.kill.targetPid, e.sleep.containerPid);
       });
 
-      it('the stop block is about the kill\'s sleep exactly when the kill left it alive', () => {
-        if (e.kill.processGone) assert.notEqual(e.stop.hostPid, e.sleep.hostPid, 'a new sleep was started for the stop');
+      it("the stop block is about the kill's sleep exactly when the kill left it alive", () => {
+        if (e.kill.processGone)
+          assert.notEqual(e.stop.hostPid, e.sleep.hostPid, 'a new sleep was started for the stop');
         else {
-          assert.equal(e.stop.hostPid, e.sleep.hostPid, 'the refused kill\'s sleep is the one stopped');
+          assert.equal(e.stop.hostPid, e.sleep.hostPid, "the refused kill's sleep is the one stopped");
           assert.deepEqual(e.stop.nspid, e.sleep.nspid);
         }
       });
 
-      it('the sleep\'s ps line is in its ps listing, and NSpid agrees with both PIDs', () => {
+      it("the sleep's ps line is in its ps listing, and NSpid agrees with both PIDs", () => {
         assert.equal(e.sleep.nspid[0], e.sleep.hostPid);
         assert.equal(e.sleep.nspid.at(-1), e.sleep.containerPid);
         assert.ok(e.sleep.psLine && e.sleep.psAux.split('\n').includes(e.sleep.psLine));
@@ -35,10 +36,16 @@ describe('evidence fixtures are internally consistent with what run.ts records',
       });
 
       it('has the controls run.ts runs, with its names and descriptions', () => {
-        assert.deepEqual(e.controls.map((c) => [c.name, c.description]), Object.entries(CONTROLS));
+        assert.deepEqual(
+          e.controls.map((c) => [c.name, c.description]),
+          Object.entries(CONTROLS),
+        );
         const unconfined = e.controls.find((c) => c.name === 'apparmor-unconfined')!;
         assert.equal(unconfined.container.name, UNCONFINED_CONTAINER);
-        assert.equal(unconfined.container.appArmorProfile === '' || unconfined.container.appArmorProfile === 'unconfined', true);
+        assert.equal(
+          unconfined.container.appArmorProfile === '' || unconfined.container.appArmorProfile === 'unconfined',
+          true,
+        );
         assert.ok(unconfined.kill && !unconfined.stop, 'the unconfined control kills and does not stop');
         const noFork = e.controls.find((c) => c.name === 'no-fork')!;
         assert.ok(noFork.stop && !noFork.kill, 'the no-fork control stops and does not kill');
@@ -54,7 +61,11 @@ describe('evidence fixtures are internally consistent with what run.ts records',
       assert.ok(file.changes.length > 0);
       for (const change of file.changes) {
         assert.match(change.source, /\S{10,}/, `${change.path} cites a source`);
-        assert.doesNotMatch(change.path, /^(controls\.\d+\.)?(container\.(name|image)|kill\.command)$/, 'names come from run.ts, not from a fixture');
+        assert.doesNotMatch(
+          change.path,
+          /^(controls\.\d+\.)?(container\.(name|image)|kill\.command)$/,
+          'names come from run.ts, not from a fixture',
+        );
       }
     });
   }

@@ -31,8 +31,10 @@ describe('readSavedReport', () => {
 
   it('re-explains a schemaVersion 1 report written before the newer evidence fields: they count as not observed', () => {
     const evidence = variant(noLsm(), (e) => {
-      for (const key of ['lsmListRead', 'selinuxEnforcing', 'baseImage', 'containerRemoved'] as const) delete e.environment[key];
-      for (const key of ['initComm', 'uidMap', 'initAppArmorLabel', 'execAppArmorLabel'] as const) delete e.container[key];
+      for (const key of ['lsmListRead', 'selinuxEnforcing', 'baseImage', 'containerRemoved'] as const)
+        delete e.environment[key];
+      for (const key of ['initComm', 'uidMap', 'initAppArmorLabel', 'execAppArmorLabel'] as const)
+        delete e.container[key];
       delete e.sleep.appArmorLabel;
       delete e.kill.audit;
     });
@@ -43,20 +45,35 @@ describe('readSavedReport', () => {
   });
 
   it('an old report whose LSM list is empty is not turned into "no LSM"', () => {
-    const evidence = variant(noLsm(), (e) => { delete e.environment.lsmListRead; e.environment.lsms = []; });
+    const evidence = variant(noLsm(), (e) => {
+      delete e.environment.lsmListRead;
+      e.environment.lsms = [];
+    });
     const result = readSavedReport(saved(toJson(buildReport(evidence, META))), 'old.json', '0.2.0');
     assert.equal(result.report.answers.killFromInside.cause, 'unexplained');
   });
 
   it('refuses bad input with a usage error (exit 2) that names the problem', () => {
     expectLabvmError(() => readSavedReport('{"schemaVersion": 1,', 'a.json', '0.1.0'), 'usage', /a\.json is not JSON/);
-    expectLabvmError(() => readSavedReport('[1,2]', 'a.json', '0.1.0'), 'usage', /a\.json is not a labvm report \(it has no schemaVersion\)/);
+    expectLabvmError(
+      () => readSavedReport('[1,2]', 'a.json', '0.1.0'),
+      'usage',
+      /a\.json is not a labvm report \(it has no schemaVersion\)/,
+    );
     expectLabvmError(() => readSavedReport(saved({ name: 'x' }), 'a.json', '0.1.0'), 'usage', /not a labvm report/);
     const newer = { ...toJson(buildReport(noLsm(), META)), schemaVersion: 2 };
-    const error = expectLabvmError(() => readSavedReport(saved(newer), 'a.json', '0.1.0'), 'usage', /written by a newer labvm \(schemaVersion 2\)/);
+    const error = expectLabvmError(
+      () => readSavedReport(saved(newer), 'a.json', '0.1.0'),
+      'usage',
+      /written by a newer labvm \(schemaVersion 2\)/,
+    );
     assert.match(error.hint ?? '', /Update labvm/);
     const broken = toJson(buildReport(noLsm(), META)) as unknown as { evidence: { kill: { exitCode: unknown } } };
     broken.evidence.kill.exitCode = '0';
-    expectLabvmError(() => readSavedReport(saved(broken), 'a.json', '0.1.0'), 'usage', /evidence\.kill\.exitCode is string, expected number/);
+    expectLabvmError(
+      () => readSavedReport(saved(broken), 'a.json', '0.1.0'),
+      'usage',
+      /evidence\.kill\.exitCode is string, expected number/,
+    );
   });
 });
