@@ -8,6 +8,8 @@ import { checkReportFile } from './exercise.js';
 
 export interface ReportCommandOptions {
   markdown?: string;
+  /** Overwrite an existing Markdown file. */
+  force?: boolean;
 }
 
 export interface ReportResult extends SavedReport {
@@ -24,7 +26,7 @@ export async function report(file: string | undefined, options: ReportCommandOpt
     );
   const path = resolve(file);
   const markdownFile =
-    options.markdown === undefined ? undefined : await checkReportFile(options.markdown, '--markdown');
+    options.markdown === undefined ? undefined : await checkReportFile(options.markdown, !!options.force, '--markdown');
   const text = await readFile(path, 'utf8').catch((error: unknown) => {
     throw usageError(
       `Cannot read ${path}: ${errorMessage(error)}.`,

@@ -118,9 +118,20 @@ export function causeSummary(answer: AnyAnswer): string {
   return isUnexplained(answer) ? UNEXPLAINED : answer.cause;
 }
 
+/** An ISO time as the reader's local time with its UTC offset, e.g. "2025-02-14 11:02:11 (UTC+01:00)". */
+export function localTime(iso: string, offsetMinutes?: number): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const offset = offsetMinutes ?? -date.getTimezoneOffset();
+  const local = new Date(date.getTime() + offset * 60_000).toISOString().replace('T', ' ').slice(0, 19);
+  const sign = offset < 0 ? '-' : '+';
+  const hours = String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0');
+  return `${local} (UTC${sign}${hours}:${String(Math.abs(offset) % 60).padStart(2, '0')})`;
+}
+
 /** Who produced the report and when; a re-explained report names both the recording and the recomputing labvm. */
 export function runLine(report: ExerciseReport): string {
-  const run = `started ${report.startedAt}, took ${report.durationSeconds.toFixed(1)} s`;
+  const run = `started ${localTime(report.startedAt)}, took ${report.durationSeconds.toFixed(1)} s`;
   return report.recomputedFrom === undefined
     ? `labvm ${report.labvmVersion}, ${run}`
     : `evidence recorded by labvm ${report.recomputedFrom} (${run}); answers recomputed by labvm ${report.labvmVersion}`;

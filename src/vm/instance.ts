@@ -1,7 +1,8 @@
+import { connect } from 'node:net';
 import { LabvmError } from '../core/errors.js';
-import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName } from '../core/validate.js';
-import { upCommand } from '../core/hints.js';
+import { debug } from '../core/debug-log.js';
+import type { InstanceState, InstanceRecord } from '../core/state.js';
+import { labvmCommand, upCommand } from '../core/hints.js';
 import { Multipass } from './multipass.js';
 import { knownHostsLine, publicKeyBlob } from '../remote/host-keys.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
@@ -53,7 +54,7 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
   const privateKey = await state.read('clientKey');
   if (!privateKey) {
     throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust',
-      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`);
   }
   return {
     host: address,
@@ -63,7 +64,7 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
     trustedHostKeys: [pinnedKey(state, record)],
     trustSource: 'the host key labvm pinned when it created this VM',
     label: `VM "${state.name}"`,
-    trustHint: `If this VM was recreated outside labvm, run \`labvm down --name ${state.name}\` then \`labvm up --name ${state.name}\`.`,
+    trustHint: `If this VM was recreated outside labvm, run \`${labvmCommand('down', state.name)}\` then \`${upCommand(state.name)}\`.`,
   };
 }
 
@@ -72,23 +73,35 @@ function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
     return publicKeyBlob(record.hostPublicKey);
   } catch {
     throw new LabvmError(`The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`, 'trust',
-      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`);
   }
 }
 
-/** Connects to a labvm VM that must already be up: a clear next step otherwise. */
-export async function connectToRunningInstance(name: string, multipass = new Multipass()): Promise<RemoteHost> {
-  validateInstanceName(name);
-  const state = new InstanceState(name);
-  const [record, info] = await Promise.all([state.readRecord(), multipass.info(name)]);
-  const hint = `Run \`${upCommand(name)}\` first.`;
-  if (!record) throw new LabvmError(`There is no labvm VM named "${name}".`, 'vm', hint);
-  if (!info || info.state !== 'Running' || !info.ipv4) {
-    throw new LabvmError(`The VM "${name}" is ${info ? `${info.state}${info.ipv4 ? '' : ' without an IP address'}` : 'missing'}.`, 'vm', hint);
-  }
-  return connectToInstance(state, record, info.ipv4);
+/**
+ * Connects straight to the VM's address when it answers from here, else through `multipass exec` (VirtualBox's
+ * NAT, a VPN): either way one SSH connection, checked against the pinned host key.
+ */
+export async function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number,
+  multipass = new Multipass()): Promise<RemoteHost> {
+  const target = await instanceTarget(state, record, address);
+  if (await addressAnswers(address, target.port)) return RemoteHost.connect(target, readyTimeoutMs);
+  const via = { description: 'through `multipass exec` (the VM\'s address does not answer from here)', open: () => multipass.relayToSsh(state.name) };
+  return RemoteHost.connect({ ...target, via }, readyTimeoutMs);
 }
 
-export function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number): Promise<RemoteHost> {
-  return instanceTarget(state, record, address).then((target) => RemoteHost.connect(target, readyTimeoutMs));
+const PROBE_MS = 3_000;
+
+/** A refused connection counts: the address is reachable, sshd is just not listening yet. */
+export function addressAnswers(address: string, port: number, timeoutMs = PROBE_MS): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: timeoutMs });
+    const done = (answers: boolean) => {
+      socket.destroy();
+      debug('ssh', `${address}:${port} ${answers ? 'answers' : 'does not answer'} from here`);
+      resolve(answers);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
 }
