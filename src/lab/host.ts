@@ -169,7 +169,8 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 
   async startDetached(argv: string[]): Promise<DetachedProcess> {
-    const script = `f=$(mktemp /tmp/labvm-${argv[0]}.XXXXXX) && setsid ${shellQuote(argv)} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
+    // The file is made first, in this shell (`a && b &` would put both, and the variable, in a background subshell).
+    const script = `f=$(mktemp /tmp/labvm-${argv[0]}.XXXXXX) || exit 1; setsid ${shellQuote(argv)} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
     const [pid = '', stderrFile = ''] = (await this.rootShell(script, `starting ${argv[0]}`)).trim().split(' ');
     return { pid: Number(pid), stderrFile };
   }

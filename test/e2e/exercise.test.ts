@@ -44,6 +44,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(containers, '', 'no container is left in the VM');
     const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
     assert.equal(processes, '', 'no sleep or nsenter process is left in the VM');
+    assert.equal(inVm(name, 'ls /tmp | grep labvm-nsenter || true').stdout.trim(), '', 'no nsenter error file is left in the VM');
   }
 
   /** Watches every `sleep 600` in the VM while labvm runs, reading NSpid from /proc itself. */
