@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { cac, type Command } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
+import { DEFAULT_NAME } from './core/hints.js';
 import { progressFor } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
@@ -36,7 +37,7 @@ function settingsFor(given: RawOptions): Promise<Settings> {
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
   .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
   .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
@@ -53,7 +54,7 @@ cli
 
 cli
   .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version, and what to run next')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--json', 'Print one JSON object')
   .action(async (given: RawOptions) => {
     const { status } = await import('./commands/status.js');
@@ -63,7 +64,7 @@ cli
 
 cli
   .command('down', 'Delete the VM (purged) and everything labvm created for it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .action(async (given: RawOptions) => {
     const { down } = await import('./commands/down.js');
     print(downText(await down(nameOption(given), progress)));
@@ -71,7 +72,7 @@ cli
 
 cli
   .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
@@ -99,7 +100,7 @@ const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, std
 
 cli
   .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .example('labvm shell')
   .action(async (given: RawOptions) => {
     const { shell } = await import('./commands/shell.js');
@@ -109,7 +110,7 @@ cli
 cli
   .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
   .usage('exec [--name <name>] -- <command> [args...]')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .example('labvm exec -- docker ps')
   .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
   .action(async (given: RawOptions) => {
@@ -130,7 +131,7 @@ cli
 
 cli
   .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--all', 'Stop every VM labvm created')
   .action(async (given: RawOptions) => {
     const { stop } = await import('./commands/power.js');
@@ -139,7 +140,7 @@ cli
 
 cli
   .command('start', 'Start a stopped VM and wait until it answers over SSH')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: '300' })
   .action(async (given: RawOptions) => {
     const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);

@@ -20,7 +20,7 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     `  release  ${summary.release}`,
     `  docker   ${summary.dockerVersion} (reached over SSH)`,
     `  path     SSH ${summary.sshPath}`,
-    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    labvm shell${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
+    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    ${labvmCommand('shell', summary.name)}`,
     '',
     `Next: ${labvmCommand('exercise', summary.name)}`,
   ].join('\n');
@@ -71,7 +71,7 @@ export function listText(entries: ListEntry[], style: Styler): string {
 export function powerText(results: PowerResult[]): string {
   if (results.length === 0) return 'No labvm VM to stop.';
   return results.map((r) => {
-    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${r.name === 'labvm' ? '' : ` --name ${r.name}`}\`.`;
+    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`${labvmCommand('start', r.name)}\`.`;
     if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
     return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
   }).join('\n');

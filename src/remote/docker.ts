@@ -1,9 +1,10 @@
 import { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Client, ClientChannel } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { debug } from '../core/debug-log.js';
+import { dockerode } from './dockerode.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -44,7 +45,8 @@ function dockerSocketError(error: Error): LabvmError {
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
 function dockerThrough(agent: Agent): Docker {
-  return logged(new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions));
+  const Dockerode = dockerode();
+  return logged(new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions));
 }
 
 type Dial = (options: { method?: string; path?: string }, callback: (error: unknown, data: unknown) => void) => void;

@@ -2,7 +2,7 @@
 import { equivalentCommands } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
   psListing, questionSections, localTime, runLine, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
@@ -61,7 +61,7 @@ function controls(report: ExerciseReport): string[] {
     '',
     `### \`${control.name}\`: ${control.description}`,
     '',
-    ...control.answers.map((a) => `- **${SHORT_TITLES[answerKind(a)]}:** ${a.answer} (\`${causeSummary(a)}\`)`),
+    ...control.answers.map((a) => `- **${SHORT_TITLES[a.kind]}:** ${a.answer} (\`${causeSummary(a)}\`)`),
   ]);
   return ['## Controls', ...sections];
 }

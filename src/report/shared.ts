@@ -32,11 +32,6 @@ export function questionSections(report: ExerciseReport): QuestionSection[] {
   ];
 }
 
-/** Which question an answer belongs to (control answers come as one list). */
-export function answerKind(answer: AnyAnswer): QuestionKey {
-  return answer.kind;
-}
-
 export function labelText(label: string | null): string {
   return label?.trim() || 'none';
 }

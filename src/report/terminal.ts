@@ -5,7 +5,7 @@ import { parsePsAux } from '../lab/parse.js';
 import { equivalentCommands } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
   psListing, questionSections, runLine, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
@@ -76,7 +76,7 @@ function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   if (report.answers.controls.length === 0) return [];
   const lines = report.answers.controls.flatMap((control) => [
     ...wrap(`${s.bold(control.name)}: ${control.description}`, '  ', '    '),
-    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[answerKind(a)]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
+    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[a.kind]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
   ]);
   return [s.bold('Controls'), ...lines];
 }

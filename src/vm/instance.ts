@@ -65,6 +65,7 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
     trustSource: 'the host key labvm pinned when it created this VM',
     label: `VM "${state.name}"`,
     trustHint: `If this VM was recreated outside labvm, run \`${labvmCommand('down', state.name)}\` then \`${upCommand(state.name)}\`.`,
+    reachHint: `Check that the VM is running (\`${labvmCommand('status', state.name)}\`) and reachable from this computer (VPNs and firewalls can block it).`,
   };
 }
 

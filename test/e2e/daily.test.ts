@@ -220,7 +220,7 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     assert.deepEqual(listed.map((e) => [e.name, e.state, e.ready]), [[name, 'Stopped', null]]);
     const refused = await lab.run(['exec', '--name', name, '--', 'true']);
     assert.equal(refused.code, 4);
-    assert.match(refused.stderr, /is Stopped/);
+    assert.match(refused.stderr, new RegExp(`${name} is stopped .*\\n {2}next: Run \`labvm up --name ${name}\` to start it\\.`));
     assert.match(refused.stderr, new RegExp(`debug log: ${join(lab.home, name, 'logs')}\\S+-exec\\.log`), 'a failure says where its log is');
 
     const started = await lab.run(['start', '--name', name]);

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { causeLines, errorText, interruptedText } from '../../src/cli/print.js';
 import { LabvmError } from '../../src/core/errors.js';
-import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
+import { styler } from '../../src/core/ansi.js';
 import { MultipassError } from '../../src/vm/multipass.js';
+
+const plainStyle = styler(false);
+const ansiStyle = styler(true);
 
 const BUG = 'This is a bug in labvm; please report it with the output above.';
 

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
 import { liveLine, progressFor, streamProgress, terminalProgress, type ProgressOutput } from '../../src/core/progress.js';
-import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
+import { styler } from '../../src/core/ansi.js';
+
+const plainStyle = styler(false);
+const ansiStyle = styler(true);
 
 const ANSI = /\x1b\[/;
 
