@@ -102,33 +102,34 @@ function parseMethod(method: string): Method {
   throw usageError(`Unknown --method "${method}".`, 'Use --method native (the host\'s nsenter) or --method container (a helper container).');
 }
 
-const REPORT_FIX = 'Pass --report a file in a folder that exists and that you can write to.';
+const reportFix = (option: string): string => `Pass ${option} a file in a folder that exists and that you can write to.`;
 
 /** Opened for writing before anything runs, so a folder, /proc or a read-only place does not cost a whole run. */
-async function checkReportFile(file: string, force: boolean): Promise<string> {
-  if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`, REPORT_FIX);
+export async function checkReportFile(file: string, force: boolean, option = '--report'): Promise<string> {
+  if (!file.toLowerCase().endsWith('.md')) throw usageError(`${option} needs a .md file name, got "${file}".`, reportFix(option));
   const path = resolve(file);
   const existed = await stat(path).then((found) => {
-    if (found.isDirectory()) throw usageError(`--report ${path} is a folder.`, REPORT_FIX);
+    if (found.isDirectory()) throw usageError(`${option} ${path} is a folder.`, reportFix(option));
     return true;
   }, () => false);
-  if (existed && !force) throw usageError(`The report file ${path} already exists.`, 'Add --force to overwrite it, or pass --report another file name.');
+  if (existed && !force) throw usageError(`The report file ${path} already exists.`, `Add --force to overwrite it, or pass ${option} another file name.`);
   try {
     await (await open(path, 'a')).close(); // 'a' creates it if needed and keeps what is there
   } catch (error) {
-    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, REPORT_FIX);
+    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, reportFix(option));
   }
   if (!existed) await rm(path, { force: true });
   return path;
 }
 
-async function saveMarkdown(path: string, report: ExerciseReport): Promise<string> {
+/** Writes the Markdown report atomically; a failure is a file-system error (exit 3) naming the path and `otherFix`. */
+export async function saveMarkdown(path: string, report: ExerciseReport, otherFix = 'The report is shown above.'): Promise<string> {
   try {
     await writeFileAtomic(path, renderMarkdown(report));
     return path;
   } catch (error) {
-    const failure = fileSystemError(error, 'write the report to', path, 'The report is shown above.');
-    throw failure instanceof LabvmError ? failure : new LabvmError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'prerequisite', 'The report is shown above.');
+    const failure = fileSystemError(error, 'write the report to', path, otherFix);
+    throw failure instanceof LabvmError ? failure : new LabvmError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'prerequisite', otherFix);
   }
 }
 

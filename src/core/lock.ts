@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError } from './errors.js';
 import { fileSystemError } from './fs.js';
-import { labvmHome } from './state.js';
+import { OTHER_HOME, labvmHome } from './state.js';
 
 /**
  * One labvm command at a time changes an instance: `up`, `exercise`, `down` (and any other command that changes
@@ -53,16 +53,15 @@ export async function withInstanceLock<T>(
 
 async function acquire(name: string, command: string, options: LockOptions): Promise<() => Promise<void>> {
   const path = lockPath(name, options.home);
-  const otherHome = 'Or set LABVM_HOME to a folder of yours.';
   await mkdir(join(path, '..'), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-    throw fileSystemError(error, 'create the folder', join(path, '..'), otherHome);
+    throw fileSystemError(error, 'create the folder', join(path, '..'), OTHER_HOME);
   });
   const me: LockHolder = { pid: process.pid, command, since: new Date().toISOString(), host: hostname() };
   const until = Date.now() + (options.waitMs ?? LOCK_WAIT_MS);
   for (;;) {
     if (
       await tryCreate(path, me).catch((error: unknown) => {
-        throw fileSystemError(error, 'create the lock file', path, otherHome);
+        throw fileSystemError(error, 'create the lock file', path, OTHER_HOME);
       })
     ) {
       return releaser(path, me);

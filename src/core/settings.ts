@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LabvmError, errorMessage } from './errors.js';
-import { labvmHome } from './state.js';
+import { fileSystemError } from './fs.js';
+import { OTHER_HOME, labvmHome } from './state.js';
 import { parsePositiveInteger, parseSize } from './validate.js';
 
 /**
@@ -92,8 +93,11 @@ async function readConfigFile(
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw configError(path, `cannot be read: ${errorMessage(error)}`, 'Check the path given with --config.');
+    if (required) throw configError(path, `cannot be read: ${errorMessage(error)}`, 'Check the path given with --config.');
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // The file under LABVM_HOME is labvm's own place, like the instance folders: its failures are file-system errors.
+    const failure = fileSystemError(error, 'read the config file', path, OTHER_HOME);
+    throw failure instanceof LabvmError ? failure : configError(path, `cannot be read: ${errorMessage(error)}`, OTHER_HOME);
   }
   let parsed: unknown;
   try {

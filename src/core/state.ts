@@ -6,7 +6,7 @@ import { LabvmError } from './errors.js';
 import { fileSystemError, writeFileAtomic } from './fs.js';
 
 /** The way round a state folder that cannot be used, besides repairing it. */
-const OTHER_HOME = 'Or set LABVM_HOME to another folder of yours.';
+export const OTHER_HOME = 'Or set LABVM_HOME to another folder of yours.';
 import { labvmCommand } from './hints.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */

@@ -323,6 +323,7 @@ describe('fault matrix', { skip, concurrency: false }, () => {
   );
 
   test('LABVM_HOME a file, instance.json a folder: exit 3 naming the path and the fix', async () => {
+    // The config file under LABVM_HOME is the first thing read, so it is the path named.
     const scratch = await mkdtemp(join(tmpdir(), 'labvm-fs-'));
     try {
       await writeFile(join(scratch, 'home-file'), '');
@@ -330,7 +331,7 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       assert.equal(homeIsFile.code, 3, homeIsFile.stderr);
       assert.match(
         homeIsFile.stderr,
-        /labvm: Cannot create the folder .*home-file.*\(ENOTDIR\)[\s\S]*next: .*LABVM_HOME/,
+        /labvm: Cannot read the config file .*home-file[\\/]config\.json: part of the path is a file, not a folder \(ENOTDIR\)[\s\S]*next: .*LABVM_HOME/,
       );
       await mkdir(join(scratch, 'home', 'x', 'instance.json'), { recursive: true });
       const recordIsFolder = await lab.run(['exercise', '--name', 'x'], { LABVM_HOME: join(scratch, 'home') });

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSettings } from '../../src/core/settings.js';
@@ -43,6 +43,24 @@ describe('teacher defaults: flag > env > file > built-in', () => {
     await writeFile(other, '{"image": "22.04"}');
     assert.equal((await resolveSettings({}, other, env)).image.value, '22.04');
     await rejects(resolveSettings({}, join(home, 'nope.json'), env), /nope\.json cannot be read/);
+  });
+
+  test('$LABVM_HOME/config.json that cannot be read is a file-system error (exit 3) naming the path and the fix', async () => {
+    const homeIsFile = join(home, 'home-file');
+    await writeFile(homeIsFile, '');
+    await assert.rejects(resolveSettings({}, undefined, { LABVM_HOME: homeIsFile }), (error: unknown) => {
+      assert.ok(error instanceof LabvmError);
+      assert.equal(error.exitCode, 3);
+      assert.match(error.message, /^Cannot read the config file .*home-file[\\/]config\.json: .*\(ENOTDIR\)\.$/);
+      assert.match(error.hint ?? '', /is a file where a folder belongs.*LABVM_HOME/);
+      return true;
+    });
+    const homeWithFolder = join(home, 'home-with-folder');
+    await mkdir(join(homeWithFolder, 'config.json'), { recursive: true });
+    await assert.rejects(
+      resolveSettings({}, undefined, { LABVM_HOME: homeWithFolder }),
+      (error: unknown) => error instanceof LabvmError && error.exitCode === 3 && /\(EISDIR\)/.test(error.message),
+    );
   });
 
   test('an unknown key, a bad value, bad JSON or a non-object names the file and the key', async () => {
