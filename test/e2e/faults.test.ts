@@ -117,7 +117,7 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       if (run.code !== 0) {
         assert.equal(run.code, 4, run.stderr);
         assert.match(run.stderr, new RegExp(`labvm: The SSH connection to VM "${name}" was lost .*during "`));
-        assert.match(run.stderr, /next: Check that VM .* is running/);
+        assert.match(run.stderr, new RegExp(`next: Check that the VM is running \\(\`labvm status --name ${name}\`\\)`));
       }
       if (/starting sleep|killing|stopping/.test(point))
         assert.match(run.stderr, /reconnecting once[\s\S]*✔ cleaning up/);
@@ -135,7 +135,9 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     assert.match(run.stderr, /was lost/);
     assert.match(
       run.stderr,
-      /Cleanup was incomplete too: Cleanup could not finish \(reconnecting failed: .+\); on VM ".+" these may be left: my-nginx-cntr, sleep 600 \(PID \d+\)/,
+      new RegExp(
+        `Cleanup was incomplete too: Cleanup could not finish \\(reconnecting failed: .+\\); on ${name} these may be left: my-nginx-cntr, sleep 600 \\(PID \\d+\\)`,
+      ),
     );
     assert.match(run.stderr, new RegExp(`next: Run \`labvm exercise --name ${name}\` again: it removes them first`));
     assert.match(
