@@ -1,5 +1,4 @@
 import { usageError } from '../core/errors.js';
-import { parsePositiveInteger } from '../core/validate.js';
 import type { UpOptions } from '../commands/up.js';
 import type { ExerciseCommandOptions } from '../commands/exercise.js';
 import type { Settings } from '../core/settings.js';
@@ -67,15 +66,15 @@ export function nameOption(raw: RawOptions): string {
   return text(raw, 'name', '--name');
 }
 
-/** `settings`: the values flags, environment, config file or labvm's defaults gave (see core/settings.ts). */
+/** `settings`: the values flags, environment, config file or labvm's defaults gave, each checked there (core/settings.ts). */
 export function upOptions(raw: RawOptions, settings: Settings): UpOptions {
   return {
     name: nameOption(raw),
-    cpus: parsePositiveInteger(settings.cpus.value, `CPU count (${settings.cpus.origin})`),
+    cpus: Number(settings.cpus.value),
     memory: settings.memory.value,
     disk: settings.disk.value,
     image: settings.image.value,
-    timeoutSeconds: parsePositiveInteger(settings.timeout.value, `timeout (${settings.timeout.origin})`),
+    timeoutSeconds: Number(settings.timeout.value),
   };
 }
 

@@ -2,7 +2,7 @@ import { LabvmError, usageError } from '../core/errors.js';
 import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName, parseSize, MAX_TIMEOUT_SECONDS } from '../core/validate.js';
+import { validateInstanceName } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
 import { ensureClientKey, hostAlias, pinAndRecord, restorePinnedFiles, writeSshConfig, connectToInstance } from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
@@ -10,7 +10,7 @@ import { Multipass, type InstanceInfo } from '../vm/multipass.js';
 import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
 import { labvmVersion } from '../core/version.js';
 
-/** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked by validateUpOptions). */
+/** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked in core/settings.ts). */
 export interface UpOptions {
   name: string;
   cpus: number;
@@ -34,25 +34,12 @@ export interface UpSummary {
   stateDir: string;
 }
 
-// Multipass 1.16's minimums; the Docker install needs more than that to be comfortable, but the user decides.
-const MIN_MEMORY = 512 * 1024 ** 2;
-const MIN_DISK = 4 * 1024 ** 3;
-// Upper bounds that no laptop reaches, so a typo (or an overflow) is refused before anything runs.
-const MAX_MEMORY = 1024 * 1024 ** 3;
-const MAX_DISK = 65536 * 1024 ** 3;
-export const MAX_CPUS = 256;
-
+/** cpus, memory, disk and the timeout are checked, with their bounds, where they are resolved (core/settings.ts). */
 export function validateUpOptions(options: UpOptions): UpOptions {
   validateInstanceName(options.name);
-  parseSize(options.memory, 'memory', MIN_MEMORY, MAX_MEMORY);
-  parseSize(options.disk, 'disk', MIN_DISK, MAX_DISK);
   // Multipass takes a release, an alias, a remote:release, or a file:// or http(s):// URL: no spaces, quotes or `$`.
   if (!/^[\w.:/\\@%+~-]+$/.test(options.image)) {
     throw usageError(`Invalid --image "${options.image}".`, 'Use an Ubuntu release such as 24.04 or noble (`multipass find` lists them), or a file:// or https:// image URL.');
-  }
-  if (options.cpus > MAX_CPUS) throw usageError(`The CPU count ${options.cpus} is above the maximum of ${MAX_CPUS}.`, `Give a whole number from 1 to ${MAX_CPUS}.`);
-  if (options.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
-    throw usageError(`The timeout ${options.timeoutSeconds} is above the maximum of ${MAX_TIMEOUT_SECONDS} seconds.`, `Give a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}.`);
   }
   return options;
 }

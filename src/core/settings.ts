@@ -3,7 +3,16 @@ import { join, resolve } from 'node:path';
 import { LabvmError, errorMessage } from './errors.js';
 import { fileSystemError } from './fs.js';
 import { OTHER_HOME, labvmHome } from './state.js';
-import { parsePositiveInteger, parseSize } from './validate.js';
+import {
+  MAX_CPUS,
+  MAX_DISK_BYTES,
+  MAX_MEMORY_BYTES,
+  MAX_TIMEOUT_SECONDS,
+  MIN_DISK_BYTES,
+  MIN_MEMORY_BYTES,
+  parsePositiveInteger,
+  parseSize,
+} from './validate.js';
 
 /**
  * Teacher defaults: the values `up` and `exercise` use when no flag gives one. Each comes from, in order of
@@ -32,13 +41,26 @@ export interface Setting {
 
 export type Settings = Record<SettingKey, Setting>;
 
+/** The one check of each value, bounds included, wherever the value came from. */
 const SPEC: Record<SettingKey, { flag: string; env: string; check: (value: string, what: string) => unknown }> = {
-  cpus: { flag: '--cpus', env: 'LABVM_CPUS', check: (value, what) => parsePositiveInteger(value, what) },
-  memory: { flag: '--memory', env: 'LABVM_MEMORY', check: (value, what) => parseSize(value, what, 0) },
-  disk: { flag: '--disk', env: 'LABVM_DISK', check: (value, what) => parseSize(value, what, 0) },
+  cpus: { flag: '--cpus', env: 'LABVM_CPUS', check: (value, what) => parsePositiveInteger(value, what, MAX_CPUS) },
+  memory: {
+    flag: '--memory',
+    env: 'LABVM_MEMORY',
+    check: (value, what) => parseSize(value, what, MIN_MEMORY_BYTES, MAX_MEMORY_BYTES),
+  },
+  disk: {
+    flag: '--disk',
+    env: 'LABVM_DISK',
+    check: (value, what) => parseSize(value, what, MIN_DISK_BYTES, MAX_DISK_BYTES),
+  },
   image: { flag: '--image', env: 'LABVM_IMAGE', check: nonEmpty },
   baseImage: { flag: '--base-image', env: 'LABVM_BASE_IMAGE', check: nonEmpty },
-  timeout: { flag: '--timeout', env: 'LABVM_TIMEOUT', check: (value, what) => parsePositiveInteger(value, what) },
+  timeout: {
+    flag: '--timeout',
+    env: 'LABVM_TIMEOUT',
+    check: (value, what) => parsePositiveInteger(value, what, MAX_TIMEOUT_SECONDS),
+  },
 };
 
 export const settingKeys = Object.keys(builtInDefaults) as SettingKey[];
@@ -93,11 +115,14 @@ async function readConfigFile(
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (required) throw configError(path, `cannot be read: ${errorMessage(error)}`, 'Check the path given with --config.');
+    if (required)
+      throw configError(path, `cannot be read: ${errorMessage(error)}`, 'Check the path given with --config.');
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     // The file under LABVM_HOME is labvm's own place, like the instance folders: its failures are file-system errors.
     const failure = fileSystemError(error, 'read the config file', path, OTHER_HOME);
-    throw failure instanceof LabvmError ? failure : configError(path, `cannot be read: ${errorMessage(error)}`, OTHER_HOME);
+    throw failure instanceof LabvmError
+      ? failure
+      : configError(path, `cannot be read: ${errorMessage(error)}`, OTHER_HOME);
   }
   let parsed: unknown;
   try {

@@ -52,6 +52,14 @@ export function parsePositiveInteger(text: string, what: string, maximum = Numbe
   return Number(text);
 }
 
+// Multipass 1.16's minimums; the Docker install needs more than that to be comfortable, but the user decides.
+export const MIN_MEMORY_BYTES = 512 * 1024 ** 2;
+export const MIN_DISK_BYTES = 4 * 1024 ** 3;
+// Upper bounds that no laptop reaches, so a typo (or an overflow) is refused before anything runs.
+export const MAX_MEMORY_BYTES = 1024 * 1024 ** 3;
+export const MAX_DISK_BYTES = 65536 * 1024 ** 3;
+export const MAX_CPUS = 256;
+
 /** A day: far beyond any wait, and well inside Node's timer range (2^31-1 ms, above which a timer fires at once). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
 

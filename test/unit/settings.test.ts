@@ -80,6 +80,21 @@ describe('teacher defaults: flag > env > file > built-in', () => {
     }
   });
 
+  test('the bounds hold wherever a value comes from: flag, variable or file', async () => {
+    await rejects(
+      resolveSettings({ cpus: '257' }, undefined, env),
+      /^The cpus \(--cpus\) 257 is above the maximum of 256\.$/,
+    );
+    await rejects(resolveSettings({}, undefined, { ...env, LABVM_MEMORY: '100M' }), /below the minimum of 512M/);
+    await rejects(resolveSettings({ timeout: '86401' }, undefined, env), /above the maximum of 86400/);
+    const file = join(home, 'small-disk.json');
+    await writeFile(file, '{"disk": "1G"}');
+    await rejects(
+      resolveSettings({}, file, env),
+      /small-disk\.json has a bad value for "disk": .*below the minimum of 4G/,
+    );
+  });
+
   test('a bad flag or environment value names the flag or the variable', async () => {
     await rejects(resolveSettings({ disk: '10X' }, undefined, env), /disk \(--disk\)/);
     await rejects(resolveSettings({}, undefined, { ...env, LABVM_TIMEOUT: 'soon' }), /timeout \(LABVM_TIMEOUT\)/);
