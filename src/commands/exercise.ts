@@ -5,7 +5,9 @@ import { abortOnInterrupt } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
 import { labvmVersion } from '../core/version.js';
 import type { Method } from '../lab/evidence.js';
+import { EngineExerciseHost } from '../lab/engine-host.js';
 import { SshExerciseHost } from '../lab/host.js';
+import { connectToEngine } from '../remote/docker-engine.js';
 import { gatherEvidence } from '../lab/run.js';
 import { hostTarget } from '../remote/host-target.js';
 import { RemoteHost } from '../remote/ssh.js';
@@ -13,9 +15,14 @@ import { buildReport, type ExerciseReport } from '../report/model.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { connectToRunningInstance } from '../vm/instance.js';
 
+const DEFAULT_INSTANCE = 'labvm';
+
 export interface ExerciseCommandOptions {
-  name: string;
+  name?: string;
   host?: string;
+  /** The laptop's own Docker engine instead of a VM or SSH host; context picks a docker CLI context. */
+  docker?: boolean;
+  context?: string;
   identity?: string;
   method: string;
   baseImage: string;
@@ -36,11 +43,14 @@ export async function exercise(options: ExerciseCommandOptions, progress: Progre
   const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report);
   const { signal, dispose } = abortOnInterrupt();
   try {
-    const remote = await progress.phase('connecting over SSH', () => connect(options));
+    checkTargetOptions(options);
+    const host = options.docker
+      ? await progress.phase('connecting to the Docker engine', () => connectEngine(options.context), (h) => `${h.endpoint.url} (${h.endpoint.source})`)
+      : await progress.phase('connecting over SSH', () => connect(options));
     try {
       const startedAt = new Date();
-      const evidence = await gatherEvidence(new SshExerciseHost(remote), {
-        target: remote.target.label, method, baseImage: options.baseImage,
+      const evidence = await gatherEvidence(host, {
+        target: host.target, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
       }, progress);
       const report = buildReport(evidence, {
@@ -49,7 +59,7 @@ export async function exercise(options: ExerciseCommandOptions, progress: Progre
       if (markdownFile) await writeFile(markdownFile, renderMarkdown(report), 'utf8');
       return { report, markdownFile };
     } finally {
-      remote.close();
+      await host.close().catch((error: unknown) => progress.note(`Could not remove the helper container: ${errorMessage(error)}`));
     }
   } finally {
     dispose();
@@ -71,8 +81,22 @@ async function checkReportFile(file: string): Promise<string> {
   return path;
 }
 
-async function connect(options: ExerciseCommandOptions): Promise<RemoteHost> {
-  if (options.host) return RemoteHost.connect(await hostTarget(options.host, options.identity));
-  if (options.identity) throw usageError('--identity goes with --host.');
-  return connectToRunningInstance(options.name);
+/** One target per run: the labvm VM (default), an SSH host, or the local Docker engine. */
+function checkTargetOptions(options: ExerciseCommandOptions): void {
+  if (options.docker && (options.name !== undefined || options.host !== undefined)) {
+    throw usageError('--docker runs on the local Docker engine, so it does not go with --name or --host.',
+      'Use `labvm exercise --docker` for your Docker engine, `--name` for a labvm VM, or `--host user@addr` for a Linux host over SSH.');
+  }
+  if (options.context !== undefined && !options.docker) throw usageError('--context goes with --docker.', 'Run `labvm exercise --docker --context NAME`.');
+  if (options.identity && !options.host) throw usageError('--identity goes with --host.');
+}
+
+async function connect(options: ExerciseCommandOptions): Promise<SshExerciseHost> {
+  if (options.host) return new SshExerciseHost(await RemoteHost.connect(await hostTarget(options.host, options.identity)), 'ssh-host');
+  return new SshExerciseHost(await connectToRunningInstance(options.name ?? DEFAULT_INSTANCE), 'vm');
+}
+
+async function connectEngine(context?: string): Promise<EngineExerciseHost> {
+  const { docker, endpoint } = await connectToEngine(context);
+  return new EngineExerciseHost(docker, endpoint);
 }

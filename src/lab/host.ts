@@ -10,6 +10,19 @@ export interface HttpAnswer {
   headers: Record<string, string>;
 }
 
+export type TargetKind = 'vm' | 'ssh-host' | 'docker-engine';
+
+/** What the target is and how it was reached, for the report (no secrets). */
+export interface TargetDescription {
+  kind: TargetKind;
+  /** ssh://user@host:port, or the Docker engine's URL. */
+  endpoint: string;
+  /** Where the endpoint came from (DOCKER_HOST, a context, the default socket), when labvm chose it. */
+  endpointSource?: string;
+  /** What the native method means on this target, in words. */
+  nativeMethod: string;
+}
+
 /** The kernel side of the environment, as the host itself reports it. */
 export interface KernelFacts {
   kernel: string;
@@ -27,8 +40,11 @@ export interface ExerciseHost {
   /** Docker API for ordinary calls, and one for image builds (which stream for long). */
   readonly docker: Docker;
   readonly builder: Docker;
+  describe(): TargetDescription;
   /** Fails with a clear message when the host lacks what the exercise needs (root access, nsenter). */
   checkPrerequisites(): Promise<void>;
+  /** Readies host-side access once the exercise image exists (a helper container may run from it). */
+  prepare(image: string): Promise<void>;
   kernelFacts(): Promise<KernelFacts>;
   /** Runs a POSIX shell script as root in the host's PID namespace and returns its output; fails on a non-zero exit. */
   rootShell(script: string, what: string): Promise<string>;
@@ -50,6 +66,8 @@ export interface ExerciseHost {
   exec(containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** An HTTP GET to a port on the host's loopback. */
   httpGet(port: number): Promise<HttpAnswer>;
+  /** Ends the target's access (the connection, the helper and what it started). */
+  close(): Promise<void>;
 }
 
 /**
@@ -60,8 +78,11 @@ export abstract class RootShellHost implements ExerciseHost {
   abstract readonly target: string;
   abstract readonly docker: Docker;
   abstract readonly builder: Docker;
+  abstract describe(): TargetDescription;
   abstract checkPrerequisites(): Promise<void>;
+  abstract prepare(image: string): Promise<void>;
   abstract httpGet(port: number): Promise<HttpAnswer>;
+  abstract close(): Promise<void>;
   /** Runs argv as root on the host, in its PID namespace; the exit code is the caller's to judge. */
   protected abstract runAsRoot(argv: string[]): Promise<CommandResult>;
 
@@ -77,10 +98,15 @@ export abstract class RootShellHost implements ExerciseHost {
   async kernelFacts(): Promise<KernelFacts> {
     const [kernel, lsm, apparmor] = await Promise.all([
       this.runAsRoot(['uname', '-r']),
-      this.runAsRoot(['cat', '/sys/kernel/security/lsm']),
+      this.runAsRoot(['sh', '-c', this.lsmScript()]),
       this.runAsRoot(['cat', '/sys/module/apparmor/parameters/enabled']),
     ]);
     return { kernel: kernel.stdout.trim(), lsms: parseLsmList(lsm.stdout), apparmorEnabled: apparmor.stdout.trim() === 'Y' };
+  }
+
+  /** Prints the active LSMs (securityfs). */
+  protected lsmScript(): string {
+    return 'cat /sys/kernel/security/lsm';
   }
 
   async readProc(pid: number, file: string): Promise<string | undefined> {
@@ -153,8 +179,23 @@ export async function dockerExec(docker: Docker, containerName: string, cmd: str
 
 /** A VM or Linux host over the one SSH connection: root through password-less sudo, nginx checked through a tunnel. */
 export class SshExerciseHost extends RootShellHost {
-  constructor(readonly remote: RemoteHost) {
+  constructor(readonly remote: RemoteHost, private readonly kind: 'vm' | 'ssh-host') {
     super();
+  }
+
+  describe(): TargetDescription {
+    const { username, host, port } = this.remote.target;
+    return { kind: this.kind, endpoint: `ssh://${username}@${host}:${port}`, nativeMethod: 'nsenter run on the host' };
+  }
+
+  /** Nothing to start: the host's own sudo and nsenter do the root work. */
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.remote.close();
+    return Promise.resolve();
   }
 
   get target(): string {

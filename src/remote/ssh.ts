@@ -2,6 +2,7 @@ import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgor
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
+import { parseHttpResponse } from './http-response.js';
 
 export interface SshTarget {
   host: string;
@@ -112,16 +113,7 @@ export class RemoteHost {
         let response = '';
         channel.setEncoding('utf8');
         channel.on('data', (chunk: string) => (response += chunk));
-        channel.on('close', () => {
-          const [head = '', ...rest] = response.split('\r\n\r\n');
-          const [statusLine = '', ...headerLines] = head.split('\r\n');
-          const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0);
-          const headers = Object.fromEntries(headerLines.map((line) => {
-            const at = line.indexOf(':');
-            return [line.slice(0, at).trim().toLowerCase(), line.slice(at + 1).trim()];
-          }));
-          resolve({ status, headers, body: rest.join('\r\n\r\n') });
-        });
+        channel.on('close', () => resolve(parseHttpResponse(response)));
         channel.end(`GET ${path} HTTP/1.0\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`);
       });
     });

@@ -1,0 +1,162 @@
+import type Docker from 'dockerode';
+import { LabvmError, dockerErrorMessage } from '../core/errors.js';
+import type { DockerEndpoint } from '../remote/docker-endpoint.js';
+import type { CommandResult } from '../remote/ssh.js';
+import { parseHttpResponse } from '../remote/http-response.js';
+import { RootShellHost, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
+import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
+
+/** The one container per run through which every host-side step on a Docker engine goes. */
+export const ENGINE_HELPER = 'labvm-engine-helper';
+
+/** Bit number -> name, as in linux/capability.h (Docker's names, without CAP_). */
+const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO',
+  'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD',
+  'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+  'PERFMON', 'BPF', 'CHECKPOINT_RESTORE'];
+
+/** The capabilities a bounding set (CapBnd, hex, from /proc/PID/status) lacks. */
+export function missingCapabilities(capBndHex: string): string[] {
+  const bounding = BigInt(`0x${capBndHex.trim() || '0'}`);
+  return CAPABILITIES.filter((_, bit) => (bounding & (1n << BigInt(bit))) === 0n);
+}
+
+/** What the engine's SecurityOptions say about how its containers map to the engine host. */
+export function engineIsolation(securityOptions: string[]): 'rootless' | 'userns' | 'rootful' {
+  const names = securityOptions.map((option) => /(?:^|,)name=([^,]+)/.exec(option)?.[1]);
+  return names.includes('rootless') ? 'rootless' : names.includes('userns') ? 'userns' : 'rootful';
+}
+
+/**
+ * A local Docker engine (Docker Desktop, Colima, OrbStack, Rancher Desktop, Linux): no SSH. Root work runs in one
+ * privileged helper container that shares the engine host's PID and network namespaces, which is where
+ * `docker inspect`'s State.Pid lives, even when the engine runs in a VM of its own.
+ */
+export class EngineExerciseHost extends RootShellHost {
+  readonly target: string;
+  private helperRunning = false;
+  private usernsHost = false;
+
+  constructor(readonly docker: Docker, readonly endpoint: DockerEndpoint) {
+    super();
+    this.target = `the Docker engine at ${endpoint.url}`;
+  }
+
+  get builder(): Docker {
+    return this.docker;
+  }
+
+  describe(): TargetDescription {
+    return {
+      kind: 'docker-engine', endpoint: this.endpoint.url, endpointSource: this.endpoint.source,
+      nativeMethod: 'nsenter run from a privileged helper container in the engine host\'s PID namespace (--privileged --pid=host)',
+    };
+  }
+
+  /** A rootless engine's "host" is a user namespace of one user: the exercise cannot show the real host's view there. */
+  async checkPrerequisites(): Promise<void> {
+    const info = (await this.docker.info()) as { SecurityOptions?: string[] };
+    const isolation = engineIsolation(info.SecurityOptions ?? []);
+    if (isolation === 'rootless') {
+      throw new LabvmError(`${this.target} runs rootless (SecurityOptions: name=rootless).`, 'prerequisite',
+        'There, containers and even a --privileged --pid=host helper live inside a user namespace owned by your user: the helper ' +
+        'sees that namespace\'s processes, not the engine host\'s, and its root is not the host\'s root, so the exercise cannot show ' +
+        'the host\'s PID of the sleep nor what the kernel does to it. Use a rootful engine (Docker Desktop, Colima and OrbStack are), ' +
+        'or the Ubuntu VM: `labvm up`, then `labvm exercise`.');
+    }
+    // With userns-remap, --privileged and --pid=host are refused unless the helper leaves the remapping (--userns=host).
+    this.usernsHost = isolation === 'userns';
+  }
+
+  /** Starts the helper from the exercise image (a crashed run's helper is replaced) and checks that it has nsenter. */
+  async prepare(image: string): Promise<void> {
+    await removeContainer(this, ENGINE_HELPER);
+    await this.startHelper(image);
+    this.helperRunning = true;
+    const nsenter = await this.runAsRoot(['sh', '-c', 'command -v nsenter']);
+    if (nsenter.exitCode !== 0) {
+      throw new LabvmError('The exercise image has no nsenter, which the helper container runs on this target.', 'exercise',
+        'Use a base image that has util-linux\'s nsenter (the official nginx image, Debian-based, has it): --base-image nginx:latest.');
+    }
+  }
+
+  /**
+   * `--privileged --pid=host --net=host`, as the classic first way of doing the exercise. Where the engine's own
+   * capability bounding set is smaller than "all" (some sandboxes and CI machines), runc cannot apply --privileged
+   * ("unable to apply caps"); then the helper gets what --privileged means minus the capabilities the engine lacks:
+   * every other capability, no seccomp filter, no AppArmor profile, unmasked /proc and /sys. That fallback is only
+   * taken after the real --privileged failed, so ordinary engines run exactly the classic helper.
+   */
+  private async startHelper(image: string): Promise<void> {
+    const base = {
+      name: ENGINE_HELPER, Image: image, Cmd: ['sleep', 'infinity'], Labels: { [EXERCISE_LABEL]: 'engine-helper' },
+    };
+    const hostConfig = { PidMode: 'host', NetworkMode: 'host', ...(this.usernsHost ? { UsernsMode: 'host' } : {}) };
+    try {
+      await (await this.docker.createContainer({ ...base, HostConfig: { ...hostConfig, Privileged: true } })).start();
+      return;
+    } catch (error) {
+      if (!/unable to apply caps/i.test(dockerErrorMessage(error))) throw error;
+      await removeContainer(this, ENGINE_HELPER);
+    }
+    const missing = missingCapabilities(await this.engineBoundingSet(image));
+    await (await this.docker.createContainer({
+      ...base,
+      HostConfig: {
+        ...hostConfig, CapAdd: ['ALL'], CapDrop: missing,
+        SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+        // The API's form of the CLI's --security-opt systempaths=unconfined.
+        MaskedPaths: [], ReadonlyPaths: [],
+      } as Docker.HostConfig,
+    })).start();
+  }
+
+  /** The engine's capability bounding set, read from the container runtime's shim: the parent of a probe's process. */
+  private async engineBoundingSet(image: string): Promise<string> {
+    const name = `${ENGINE_HELPER}-probe`;
+    await removeContainer(this, name);
+    const probe = await this.docker.createContainer({
+      name, Image: image, Labels: { [EXERCISE_LABEL]: 'capability-probe' },
+      Cmd: ['sh', '-c', 'sed -n "s/^CapBnd:[[:space:]]*//p" /proc/$PPID/status'],
+      HostConfig: { PidMode: 'host' },
+    });
+    try {
+      await probe.start();
+      await probe.wait();
+      const output = (await probe.logs({ stdout: true, stderr: true })).toString('utf8');
+      const capBnd = /[0-9a-f]{16}/.exec(output)?.[0];
+      if (!capBnd) throw new LabvmError('Could not read the engine\'s capability bounding set for the helper container.', 'exercise', undefined, output.trim());
+      return capBnd;
+    } finally {
+      await removeContainer(this, name);
+    }
+  }
+
+  protected async runAsRoot(argv: string[]): Promise<CommandResult> {
+    if (!this.helperRunning) throw new LabvmError('The helper container was used before it was started.', 'internal');
+    return dockerExec(this.docker, ENGINE_HELPER, argv);
+  }
+
+  /** securityfs is not mounted in containers: the privileged helper mounts it in its own mount namespace to read the list. */
+  protected override lsmScript(): string {
+    return 'cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }';
+  }
+
+  /** From the helper, on the engine host's loopback (--net=host): this works whether the engine runs in a VM or not. */
+  async httpGet(port: number): Promise<HttpAnswer> {
+    const request = `GET / HTTP/1.0\\r\\nHost: localhost:${port}\\r\\nConnection: close\\r\\n\\r\\n`;
+    const script = 'if command -v bash >/dev/null; then ' +
+      `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && printf "${request}" >&3 && timeout 5 cat <&3'; ` +
+      `else wget -S -q -O /dev/null -T 5 http://127.0.0.1:${port}/ 2>&1; fi`;
+    const result = await this.runAsRoot(['sh', '-c', script]);
+    if (result.exitCode !== 0) throw new Error((result.stderr || result.stdout).trim() || `exit ${result.exitCode}`);
+    return parseHttpResponse(result.stdout);
+  }
+
+  /** Removes the helper, and with it whatever it started (its processes are in its cgroup). */
+  async close(): Promise<void> {
+    this.helperRunning = false;
+    await removeContainer(this, ENGINE_HELPER);
+  }
+}
