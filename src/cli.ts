@@ -6,7 +6,7 @@ import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { lastValues } from './cli/options.js';
-import { downText, errorText, statusText, upSummary } from './cli/print.js';
+import { downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -80,6 +80,63 @@ cli
     if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
   });
 
+/** The remote exit status, for the commands that pass one through (shell, exec). */
+let passedThrough: number = ExitCode.ok;
+const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
+
+cli
+  .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm shell')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { shell } = await import('./commands/shell.js');
+    passedThrough = await shell(String(options.name), localTerminal());
+  });
+
+cli
+  .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
+  .usage('exec [--name <name>] -- <command> [args...]')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .example('labvm exec -- docker ps')
+  .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { exec } = await import('./commands/shell.js');
+    passedThrough = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
+  });
+
+cli
+  .command('list', 'List the VMs labvm created: state, address, release, size, and whether each is ready')
+  .alias('ls')
+  .option('--json', 'Print one JSON array')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { list } = await import('./commands/list.js');
+    const entries = await list();
+    print(options.json ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
+  });
+
+cli
+  .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--all', 'Stop every VM labvm created')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { stop } = await import('./commands/power.js');
+    print(powerText(await stop({ name: String(options.name), all: !!options.all }, progress)));
+  });
+
+cli
+  .command('start', 'Start a stopped VM and wait until it answers over SSH')
+  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: 300 })
+  .action(async (given) => {
+    const options = lastValues(given);
+    const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
+    print(powerText([await start(String(options.name), parsePositiveInteger(options.timeout, 'timeout'), progress)]));
+  });
+
 cli.help();
 cli.version(labvmVersion());
 
@@ -93,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.usage;
   }
   await cli.runMatchedCommand();
-  return ExitCode.ok;
+  return passedThrough;
 }
 
 function exitCodeOf(error: unknown): number {

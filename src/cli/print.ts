@@ -3,6 +3,8 @@ import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
+import type { ListEntry } from '../commands/list.js';
+import type { PowerResult } from '../commands/power.js';
 import { upCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
@@ -42,6 +44,33 @@ export function statusText(report: StatusReport, style: Styler): string {
 export function downText(result: DownResult): string {
   const instance = result.instance === 'deleted' ? `deleted and purged ${result.name}` : `no instance named ${result.name}`;
   return `${instance}; ${result.stateRemoved ? 'removed labvm\'s state for it' : 'no labvm state to remove'}. Nothing of ${result.name} is left.`;
+}
+
+/** Columns padded to their widest cell; plain spaces, so the table reads the same on any terminal. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
+}
+
+export function listText(entries: ListEntry[], style: Styler): string {
+  if (entries.length === 0) return 'No labvm VMs. Create one with `labvm up`.';
+  const ready = (entry: ListEntry) => (entry.ready === null ? '-' : entry.ready ? 'yes' : 'no');
+  const rows = entries.map((e) => [e.name, e.state, e.ipv4 ?? '-', e.release ?? e.image ?? '-', String(e.cpus ?? '-'),
+    e.memory ?? '-', e.disk ?? '-', e.createdAt?.slice(0, 16).replace('T', ' ') ?? '-', ready(e)]);
+  const header = ['NAME', 'STATE', 'ADDRESS', 'RELEASE', 'CPUS', 'MEMORY', 'DISK', 'CREATED (UTC)', 'READY'];
+  const [head = '', ...body] = table([header, ...rows]).split('\n');
+  const notes = entries.filter((e) => e.cleanup).map((e) =>
+    `${style.yellow('!')} ${e.name}: ${e.state === 'missing' || e.state === 'Deleted' ? 'the VM is gone, only labvm\'s record is left' : 'labvm\'s record is damaged'}; clean up with \`${e.cleanup}\``);
+  return [style.bold(head), ...body, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+export function powerText(results: PowerResult[]): string {
+  if (results.length === 0) return 'No labvm VM to stop.';
+  return results.map((r) => {
+    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${r.name === 'labvm' ? '' : ` --name ${r.name}`}\`.`;
+    if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
+    return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
+  }).join('\n');
 }
 
 export function errorText(error: unknown, style: Styler): string {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -96,4 +96,15 @@ export class InstanceState {
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The names of every instance labvm has a record for under `home` (whatever their VM's state). */
+export async function recordedInstanceNames(home: string = labvmHome()): Promise<string[]> {
+  const entries = await readdir(home, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const named = await Promise.all(entries.filter((entry) => entry.isDirectory()).map(async (entry) =>
+    (await stat(join(home, entry.name, stateFiles.record)).then(() => true, () => false)) ? entry.name : undefined));
+  return named.filter((name): name is string => name !== undefined).sort();
 }

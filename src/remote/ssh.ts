@@ -1,4 +1,4 @@
-import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions, type ServerHostKeyAlgorithm } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
@@ -94,6 +94,28 @@ export class RemoteHost {
         fail(error); // "Not connected" is thrown synchronously once the connection is gone
       }
     });
+  }
+
+  /**
+   * A channel for an attached session: the login shell when `command` is undefined, else that command line;
+   * with a pseudo-terminal when `pty` is given (a shell always gets one).
+   */
+  openSession(command: string | undefined, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const done = (error: Error | undefined, channel: ClientChannel) =>
+        (error ? reject(remoteError(`could not open ${command === undefined ? 'a shell' : `\`${command}\``}`, this.lostBecause ?? error, this.target)) : resolve(channel));
+      try {
+        if (command === undefined) this.client.shell(pty ?? {}, done);
+        else this.client.exec(command, { pty: pty ?? false }, done);
+      } catch (error) {
+        done(error as Error, undefined as never);
+      }
+    });
+  }
+
+  /** Why the connection dropped, when it did. */
+  get lostReason(): string | undefined {
+    return this.lostBecause;
   }
 
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */

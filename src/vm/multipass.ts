@@ -133,8 +133,24 @@ export class Multipass {
     throw new MultipassError('launch', result);
   }
 
+  /** Every instance Multipass knows, Deleted ones included (`multipass list`). */
+  async list(): Promise<InstanceInfo[]> {
+    const result = await this.run(['list', '--format', 'json']);
+    const parsed = parseJson<{ list?: Array<RawInfo & { name?: string }> }>(result.stdout, 'list');
+    return (parsed.list ?? []).filter((raw) => typeof raw.name === 'string').map((raw) => toInstanceInfo(raw.name!, raw));
+  }
+
   async start(name: string): Promise<void> {
     await this.run(['start', name]);
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.run(['stop', name]);
+  }
+
+  /** The virtualization backend (`multipass get local.driver`): qemu, hyperv, virtualbox, applevz. */
+  async driver(): Promise<string> {
+    return (await this.run(['get', 'local.driver'])).stdout.trim();
   }
 
   /** Deletes and purges; a missing instance is not an error. */

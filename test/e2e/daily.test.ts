@@ -1,0 +1,189 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateEd25519 } from '../../src/vm/keys.js';
+import { CLI, LabvmEnv, e2eUnavailable, finished, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+
+/** The daily commands (shell, exec) on one VM, through the Multipass test double and a real stand-in. */
+
+const skip = e2eUnavailable();
+
+/** Resolves once the child's stdout has shown `text` (after `from`), failing after `timeoutMs`. */
+function waitForOutput(child: ChildProcess, text: string | RegExp, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => {
+      child.stdout?.off('data', onData);
+      reject(new Error(`timed out waiting for ${String(text)}; output so far:\n${seen}`));
+    }, timeoutMs);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve(seen);
+      }
+    };
+    child.stdout?.on('data', onData);
+  });
+}
+
+describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }, () => {
+  const name = uniqueName('daily');
+  let lab: LabvmEnv;
+  let home: string;
+
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 'labvm-e2e-home-'));
+    lab = await LabvmEnv.create({ HOME: home, USERPROFILE: home });
+    const up = await lab.run(['up', '--name', name, '--timeout', '300']);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    purgeInstance(name);
+    await lab.dispose();
+    await rm(home, { recursive: true, force: true });
+  });
+
+  test('shell: a typed command runs on the VM in a pty that follows the window size; the exit status and the terminal are restored', async () => {
+    const flag = join(lab.home, 'resize-now');
+    // Inside a real pty (util-linux script): a fixed size first, then a resize while labvm runs.
+    const script = [
+      'stty rows 40 cols 100',
+      'before=$(stty -g)',
+      `(while [ ! -e '${flag}' ]; do sleep 0.1; done; stty rows 50 cols 120 < /dev/tty) &`,
+      `'${process.execPath}' '${CLI}' shell --name ${name}`,
+      'code=$?',
+      '[ "$(stty -g)" = "$before" ] && echo TERMINAL-RESTORED',
+      'exit $code',
+    ].join('\n');
+    const child = spawn('script', ['-qefc', script, '/dev/null'], { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const done = finished(child);
+    try {
+      await waitForOutput(child, /\$ $/m);
+      child.stdin!.write('echo typed-$((6*7)) on $(hostname); stty size\r');
+      await waitForOutput(child, /typed-42 on \S+\s+40 100/);
+      await writeFile(flag, '');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      child.stdin!.write('stty size\r');
+      await waitForOutput(child, /50 120/);
+      child.stdin!.write('exit 3\r');
+      const run = await done;
+      assert.equal(run.code, 3, `the shell's exit status is labvm's\n${run.stdout}${run.stderr}`);
+      assert.match(run.stdout, new RegExp(`typed-42 on ${name}`), 'the command ran on the VM');
+      assert.match(run.stdout, /TERMINAL-RESTORED/, 'raw mode is undone on exit');
+      assert.equal(existsSync(join(home, '.ssh')), false, 'nothing was added to ~/.ssh');
+    } finally {
+      child.kill();
+    }
+  });
+
+  test('exec: the exit code passes through, stdout and stderr stay apart', async () => {
+    const run = await lab.run(['exec', '--name', name, '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.equal(run.code, 7);
+    assert.equal(run.stdout, 'out\n');
+    assert.equal(run.stderr, 'err\n');
+  });
+
+  test('exec: stdin reaches the command, and arguments keep their spaces and quotes', async () => {
+    const child = spawn(process.execPath, [CLI, 'exec', '--name', name, '--', 'sh', '-c', 'tr a-z A-Z; printf "%s|" "$@"', 'sh', 'a b', "c'd"],
+      { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin!.end('hello\n');
+    const run = await finished(child);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "HELLO\na b|c'd|");
+  });
+
+  test('exec runs as the VM user with Docker, over the pinned key (a tampered pin is refused with exit 6)', async () => {
+    const run = await lab.run(['exec', '--name', name, '--', 'sh', '-c', 'id -un; docker version --format "{{.Server.Version}}"']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^ubuntu\n\d+\.\d+/);
+    const recordFile = join(lab.home, name, 'instance.json');
+    const record = await readFile(recordFile, 'utf8');
+    const other = generateEd25519('someone-else').publicKey;
+    await writeFile(recordFile, record.replace(/"hostPublicKey": "[^"]+"/, `"hostPublicKey": "${other}"`));
+    try {
+      for (const args of [['exec', '--name', name, '--', 'true'], ['shell', '--name', name]]) {
+        const refused = await lab.run(args);
+        assert.equal(refused.code, 6, refused.stderr);
+        assert.match(refused.stderr, /does not match the host key labvm pinned/);
+      }
+    } finally {
+      await writeFile(recordFile, record);
+    }
+  });
+
+  test('exec without a command, or on a missing VM, fails with the next step', async () => {
+    const none = await lab.run(['exec', '--name', name]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /No command given[\s\S]*labvm exec -- /);
+    const missing = await lab.run(['exec', '--name', `${name}-none`, '--', 'true']);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /no labvm VM named[\s\S]*labvm up --name/);
+    const shell = await lab.run(['shell', '--name', `${name}-none`]);
+    assert.equal(shell.code, 4);
+  });
+
+  test('list shows the VM with its size and readiness, and a record whose VM is gone with the command that cleans it', async () => {
+    const gone = `${name}-gone`;
+    await cp(join(lab.home, name), join(lab.home, gone), { recursive: true });
+    const json = await lab.run(['list', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const entries = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    const vm = entries.find((e) => e.name === name)!;
+    assert.equal(vm.state, 'Running');
+    assert.match(String(vm.ipv4), /^\d+\.\d+\.\d+\.\d+$/);
+    assert.deepEqual([vm.cpus, vm.memory, vm.disk, vm.image, vm.ready, vm.cleanup], [2, '4G', '20G', '24.04', true, null]);
+    assert.match(String(vm.release), /Ubuntu|Debian/);
+    const missing = entries.find((e) => e.name === gone)!;
+    assert.deepEqual([missing.state, missing.ready, missing.cleanup], ['missing', null, `labvm down --name ${gone}`]);
+    assert.doesNotMatch(json.stdout, /PRIVATE KEY/);
+
+    const text = await lab.run(['list']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^NAME\s+STATE\s+ADDRESS/);
+    assert.match(text.stdout, new RegExp(`^${name}\\s+Running\\s+\\d+\\.\\d+\\.\\d+\\.\\d+.*\\s+yes$`, 'm'));
+    assert.match(text.stdout, new RegExp(`${gone}: the VM is gone.*\`labvm down --name ${gone}\``));
+    const cleaned = await lab.run(['down', '--name', gone]);
+    assert.equal(cleaned.code, 0, cleaned.stderr);
+    assert.equal(existsSync(join(lab.home, gone)), false);
+  });
+
+  test('stop parks the VM (twice is fine), start resumes it over the pinned key, stop --all stops every labvm VM', async () => {
+    const stopped = await lab.run(['stop', '--name', name]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, new RegExp(`${name} stopped. Resume it with \`labvm start --name ${name}\``));
+    assert.match(multipassDouble(['info', name]).stdout, /State:\s+Stopped/);
+    const again = await lab.run(['stop', '--name', name]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /was already stopped/);
+    const listed = JSON.parse((await lab.run(['list', '--json'])).stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(listed.map((e) => [e.name, e.state, e.ready]), [[name, 'Stopped', null]]);
+    const refused = await lab.run(['exec', '--name', name, '--', 'true']);
+    assert.equal(refused.code, 4);
+    assert.match(refused.stderr, /is Stopped/);
+
+    const started = await lab.run(['start', '--name', name]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stderr, /SSH reachable \(host key verified against the pinned key\)/);
+    assert.match(started.stdout, new RegExp(`${name} started; address \\d+\\.\\d+\\.\\d+\\.\\d+`));
+    assert.equal((await lab.run(['exec', '--name', name, '--', 'true'])).code, 0);
+
+    const all = await lab.run(['stop', '--all']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, new RegExp(`${name} stopped`));
+    assert.match(multipassDouble(['info', name]).stdout, /State:\s+Stopped/);
+  });
+
+  test('stop and start name what is wrong: no such VM (exit 4)', async () => {
+    for (const command of ['stop', 'start']) {
+      const run = await lab.run([command, '--name', `${name}-none`]);
+      assert.equal(run.code, 4, run.stderr);
+      assert.match(run.stderr, /no labvm VM named[\s\S]*labvm up --name/);
+    }
+  });
+});
