@@ -1,7 +1,8 @@
 /**
  * Speed of labvm's remote paths, as RATIOS against baselines measured in the same run (machines are shared and
  * noisy, so absolute times mean little and tests never assert on them). Needs the Multipass test double and its
- * stand-ins (`bash scripts/test-host/prepare.sh`). Starts one VM through the double, removes it at the end.
+ * stand-ins (`bash scripts/test-host/prepare.sh`). Starts one VM through the double, removes it at the end; the
+ * `exercise --docker` row runs on this machine's own Docker engine (port 8080, container my-nginx-cntr).
  *
  *   npm run bench        (= npm run build && node dist/scripts/bench.js)
  *
@@ -19,15 +20,19 @@ import Docker from 'dockerode';
 import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
+import { missingCapabilities } from '../src/lab/engine-host.js';
+import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const MULTIPASS_DOUBLE = join(ROOT, 'test', 'double', 'bin', 'multipass');
 
-const ITERATIONS = { docker: 30, shell: 30, up: 10 };
+const ITERATIONS = { docker: 30, shell: 30, up: 10, engine: 5 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
-const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000 };
+const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, engine: 150_000 };
+/** The exercise's base image on machines without a registry (scripts/test-host/prepare.sh builds it). */
+const BASE_IMAGE = 'labvm-test/nginx-base:latest';
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -131,7 +136,8 @@ async function main(): Promise<void> {
   let remote: RemoteHost | undefined;
 
   console.log(`labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-    `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000} s)`);
+    `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up}, exercise --docker ${ITERATIONS.engine} ` +
+    `(time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000}/${BUDGET_MS.engine / 1000} s)`);
   try {
     const upStarted = performance.now();
     await labvm(['up', '--name', name, '--timeout', '300'], `labvm up --name ${name} (is the test host prepared? bash scripts/test-host/prepare.sh)`);
@@ -186,6 +192,9 @@ async function main(): Promise<void> {
       verdict: (r) => `up = ${(1 / r).toFixed(1)}× a bare multipass info`,
     });
 
+    // 4. `labvm exercise --docker` on this machine's engine vs the first alternative scripted with the docker CLI.
+    rows.push(await engineRow(env));
+
     printTable(rows);
   } finally {
     remote?.close();
@@ -196,6 +205,81 @@ async function main(): Promise<void> {
     }
     await rm(home, { recursive: true, force: true });
   }
+}
+
+const docker = (args: string[], what = `docker ${args.slice(0, 2).join(' ')}`) => execOk('docker', args, process.env, what);
+const dockerText = async (args: string[]) => (await docker(args)).stdout.trim();
+
+/**
+ * The first alternative of the exercise as a student scripts it with the docker CLI: a privileged --pid=host helper
+ * and one `docker exec` per host-side step, the same steps labvm takes for `exercise --docker` (native method).
+ */
+async function scriptedFirstAlternative(image: string, helperFlags: string[]): Promise<void> {
+  const [helper, nginx] = ['labvm-engine-helper', 'my-nginx-cntr'];
+  const inHelper = (script: string) => exec('docker', ['exec', helper, 'sh', '-c', script], process.env);
+  const helperText = async (script: string) => (await inHelper(script)).stdout.trim();
+  await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
+  await exec('docker', ['rm', '-f', nginx, helper], process.env);
+  await docker(['run', '-d', '--name', helper, ...helperFlags, '--pid=host', '--net=host', image, 'sleep', 'infinity']);
+  await helperText('command -v nsenter');
+  await helperText('uname -r');
+  await helperText('cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }');
+  await helperText('cat /sys/module/apparmor/parameters/enabled');
+  await docker(['info', '--format', '{{.ServerVersion}} {{.OperatingSystem}} {{.KernelVersion}} {{.SecurityOptions}}']);
+  await docker(['run', '-d', '--name', nginx, '-p', '8080:80', image]);
+  const httpCheck = 'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
+  for (let attempt = 0; !(await helperText(httpCheck)).includes(' 200 '); attempt++) {
+    if (attempt > 40) throw new Error('nginx did not answer on 8080 in the scripted run');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const nginxPid = await dockerText(['inspect', '-f', '{{.State.Pid}}', nginx]);
+  await helperText(`cat /proc/${nginxPid}/attr/current`);
+  await exec('docker', ['exec', nginx, 'cat', '/proc/self/attr/current'], process.env);
+  const startSleep = async () => {
+    const launcher = await helperText(`setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`);
+    let child = '';
+    while (!child) child = await helperText(`ps -o pid= --ppid ${launcher}`);
+    for (const file of ['status', 'cgroup', 'attr/current']) await helperText(`cat /proc/${child}/${file}`);
+    await helperText(`readlink /proc/${child}/ns/pid`);
+    await helperText(`readlink /proc/${nginxPid}/ns/pid`);
+    const ps = await dockerText(['exec', nginx, 'ps', 'aux']);
+    await docker(['top', nginx]);
+    return { child, containerPid: /^\S+\s+(\d+).*sleep 600$/m.exec(ps)?.[1] };
+  };
+  const gone = async (pid: string) => {
+    while ((await inHelper(`test -e /proc/${pid}`)).code === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  const first = await startSleep();
+  if (!first.containerPid) throw new Error('the scripted run did not find the sleep in the container');
+  await exec('docker', ['exec', nginx, 'kill', first.containerPid], process.env);
+  await gone(first.child);
+  const second = await startSleep();
+  await docker(['stop', '-t', '10', nginx]);
+  await gone(second.child);
+  await docker(['inspect', nginx]);
+  await docker(['rm', '-f', nginx, helper]);
+}
+
+/** What makes the helper privileged on this engine: --privileged, or where runc cannot apply it, its equivalent. */
+async function helperFlags(image: string): Promise<string[]> {
+  if ((await exec('docker', ['run', '--rm', '--privileged', image, 'true'], process.env)).code === 0) return ['--privileged'];
+  const capBnd = await dockerText(['run', '--rm', '--pid=host', image, 'sh', '-c', 'sed -n "s/^CapBnd:[[:space:]]*//p" /proc/$PPID/status']);
+  return ['--cap-add', 'ALL', ...missingCapabilities(capBnd).flatMap((cap) => ['--cap-drop', cap]),
+    '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'];
+}
+
+async function engineRow(env: NodeJS.ProcessEnv): Promise<Row> {
+  const exercise = async () => {
+    const run = await execOk(process.execPath, [CLI, 'exercise', '--docker', '--base-image', BASE_IMAGE, '--json'], env, 'labvm exercise --docker');
+    if ((JSON.parse(run.stdout) as { pid: { cause: string } }).pid.cause !== 'nested-pid-namespace') throw new Error('labvm exercise --docker gave an unexpected answer');
+  };
+  await exercise(); // builds the exercise image the script uses too
+  const flags = await helperFlags(EXERCISE_IMAGE);
+  return {
+    operation: 'exercise --docker', baselineName: `the same steps with the docker CLI: a helper (${flags.join(' ')} --pid=host --net=host), one docker exec per host step`,
+    samples: await measure(ITERATIONS.engine, BUDGET_MS.engine, exercise, () => scriptedFirstAlternative(EXERCISE_IMAGE, flags)),
+    verdict: (r) => `${r.toFixed(1)}× faster`,
+  };
 }
 
 process.on('SIGINT', () => {
