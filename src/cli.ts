@@ -172,9 +172,9 @@ main(process.argv).then(
   (code) => (process.exitCode = code),
   (error: unknown) => {
     const wrapped = error instanceof Error && error.name === 'CACError'
-      ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.')
+      ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.', undefined, { cause: error })
       : error;
-    process.stderr.write(`${errorText(wrapped, errStyle)}\n`);
+    process.stderr.write(`${errorText(wrapped, errStyle, { causes: process.env.LABVM_DEBUG === '1' })}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -1,4 +1,4 @@
-import { LabvmError, errorMessage } from '../core/errors.js';
+import { LabvmError, causeChain, errorMessage } from '../core/errors.js';
 import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
@@ -73,13 +73,27 @@ export function powerText(results: PowerResult[]): string {
   }).join('\n');
 }
 
-export function errorText(error: unknown, style: Styler): string {
+export interface ErrorTextOptions {
+  /** Also show the errors underneath (LABVM_DEBUG=1). */
+  causes?: boolean;
+}
+
+export function errorText(error: unknown, style: Styler, options: ErrorTextOptions = {}): string {
   if (!(error instanceof LabvmError)) {
     return `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
       'This is a bug in labvm; please report it with the output above.';
   }
   const lines = [`${style.red('labvm:')} ${error.message}`];
   if (error.details) lines.push(...error.details.split('\n').map((line) => style.dim(`  | ${line}`)));
+  if (options.causes) lines.push(...causeLines(error, style));
   if (error.hint) lines.push(`  next: ${error.hint}`);
   return lines.join('\n');
+}
+
+/** One dimmed line per error underneath, outermost first. */
+export function causeLines(error: unknown, style: Styler): string[] {
+  return causeChain(error).map((cause) => {
+    const text = cause instanceof Error ? `${cause.name === 'Error' ? '' : `${cause.name}: `}${cause.message}` : String(cause);
+    return style.dim(`  caused by: ${text}`);
+  });
 }

@@ -15,7 +15,7 @@ export type ExitCodeName = keyof typeof ExitCode;
 
 /**
  * An error meant for the user: what went wrong (message), what to do next (hint),
- * and which exit code the process ends with.
+ * and which exit code the process ends with. `cause` keeps the error underneath, for the debug output.
  */
 export class LabvmError extends Error {
   constructor(
@@ -23,8 +23,9 @@ export class LabvmError extends Error {
     readonly kind: ExitCodeName,
     readonly hint?: string,
     readonly details?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'LabvmError';
   }
 
@@ -34,6 +35,17 @@ export class LabvmError extends Error {
 }
 
 export const usageError = (message: string, hint?: string) => new LabvmError(message, 'usage', hint);
+
+/** The errors underneath an error, outermost first (the error itself excluded). */
+export function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined && current.cause !== error && !chain.includes(current.cause)) {
+    chain.push(current.cause);
+    current = current.cause;
+  }
+  return chain;
+}
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -1,6 +1,6 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { projectPath } from '../core/paths.js';
 import { LabvmError } from '../core/errors.js';
+import { waitUntil } from '../core/wait.js';
 import type { ExerciseHost } from './host.js';
 
 export const EXERCISE_IMAGE = 'labvm-exercise:latest';
@@ -45,14 +45,10 @@ export async function buildExerciseImage(host: ExerciseHost, baseImage: string, 
   return EXERCISE_IMAGE;
 }
 
+/** Removes a container and waits until the engine no longer knows it (409 "removal already in progress" meanwhile). */
 async function removeContainerAndWait(host: ExerciseHost, id: string): Promise<void> {
   const container = host.docker.getContainer(id);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      await container.remove({ force: true });
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return;
-    }
-    await delay(200); // 409 "removal already in progress": the engine is at it
-  }
+  const gone = () => container.remove({ force: true }).then(() => false, (error: { statusCode?: number }) => error.statusCode === 404);
+  // The build's own error is what the user must see: a container still going after 10 s is left to the engine.
+  await waitUntil(gone, { timeoutMs: 10_000, intervalMs: 200 });
 }

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
+import { waitUntil } from '../core/wait.js';
 import { shellQuote, type CommandResult, type RemoteHost } from '../remote/ssh.js';
 import { parseLabel, parseLsmList } from './parse.js';
 
@@ -131,12 +131,7 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 
   async waitUntilGone(pid: number, argv: string[], timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    do {
-      if (!(await this.isRunning(pid, argv))) return true;
-      await delay(100);
-    } while (Date.now() < until);
-    return false;
+    return waitUntil(async () => !(await this.isRunning(pid, argv)), { timeoutMs, intervalMs: 100 });
   }
 
   async childrenOf(pid: number): Promise<number[]> {

@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
+import { NotYet, retry } from '../core/wait.js';
 import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
 import type { ExerciseHost } from './host.js';
@@ -29,7 +29,7 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
       if (options.signal.aborted) throw interrupted(); // whatever the step said as it was cut short
       if (error instanceof LabvmError) throw error;
       throw new LabvmError(`${name}: ${dockerErrorMessage(error)}`, 'exercise',
-        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.');
+        'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.', undefined, { cause: error });
     });
   };
   await step('checking the host', () => host.checkPrerequisites());
@@ -135,19 +135,16 @@ async function observeContainer(host: ExerciseHost, container: Docker.Container,
 }
 
 async function waitForHttp(host: ExerciseHost, port: number): Promise<ContainerEvidence['http']> {
-  let lastError = '';
-  for (let attempt = 0; attempt < 40; attempt++) {
-    try {
-      const response = await host.httpGet(port);
-      if (response.status > 0) return { port, status: response.status, server: response.headers.server };
-      lastError = 'no HTTP response';
-    } catch (error) {
-      lastError = errorMessage(error);
-    }
-    await delay(250);
-  }
-  throw new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${lastError}).`, 'exercise',
-    `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`);
+  return retry(async () => {
+    const response = await host.httpGet(port);
+    if (response.status === 0) throw new NotYet('no HTTP response');
+    return { port, status: response.status, server: response.headers.server };
+  }, {
+    timeoutMs: 10_000,
+    intervalMs: 250,
+    timeoutError: (last) => new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${errorMessage(last)}).`, 'exercise',
+      `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`, undefined, { cause: last }),
+  });
 }
 
 async function startAndObserve(host: ExerciseHost, sleepers: Sleepers, request: SleepRequest, container: ContainerEvidence): Promise<SleepEvidence> {

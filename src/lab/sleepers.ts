@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { LabvmError, errorMessage } from '../core/errors.js';
+import { NotYet, retry } from '../core/wait.js';
 import type { Method } from './evidence.js';
 import type { ExerciseHost } from './host.js';
 
@@ -70,14 +70,18 @@ export class Sleepers {
   }
 
   private async waitForChild(launcherPid: number): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
+    return retry(async () => {
       for (const child of await this.host.childrenOf(launcherPid)) {
         if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
       }
-      await delay(100);
-    }
-    throw new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
-      'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.');
+      throw new NotYet(`no child of PID ${launcherPid} runs \`${SLEEP_ARGV.join(' ')}\` yet`);
+    }, {
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      retryIf: (error) => error instanceof NotYet,
+      timeoutError: (last) => new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
+        'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
+    });
   }
 
   /** Ends every process and helper container this run started. Returns what could not be cleaned. */

@@ -37,7 +37,8 @@ function asSocket(channel: ClientChannel): Duplex {
 
 function dockerSocketError(error: Error): LabvmError {
   return new LabvmError(`The host refused a connection to ${DOCKER_SOCKET} over SSH (${error.message}).`, 'vm',
-    'Check that Docker runs there (`sudo systemctl status docker`) and that the SSH user is in the docker group (`id -nG`), then log in anew.');
+    'Check that Docker runs there (`sudo systemctl status docker`) and that the SSH user is in the docker group (`id -nG`), then log in anew.',
+    undefined, { cause: error });
 }
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */

@@ -39,13 +39,13 @@ export interface RunOptions {
 export class RemoteHost {
   private dockerOverSsh?: DockerOverSsh;
   /** Why the connection dropped after it was up, for the next operation's message. */
-  private lostBecause?: string;
+  private lostBecause?: unknown;
 
   private constructor(readonly client: Client, readonly target: SshTarget) {
     // Errors after `ready` (a dropped network, a keepalive timeout) end pending channels; without a listener
     // the next one would crash the process.
-    client.on('error', (error) => (this.lostBecause = errorMessage(error)));
-    client.on('close', () => (this.lostBecause ??= 'the connection was closed'));
+    client.on('error', (error) => (this.lostBecause = error));
+    client.on('close', () => (this.lostBecause ??= new Error('the connection was closed')));
   }
 
   static connect(target: SshTarget, readyTimeoutMs = 20_000): Promise<RemoteHost> {
@@ -87,7 +87,7 @@ export class RemoteHost {
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      const fail = (error: unknown) => reject(remoteError(`could not run \`${command}\``, this.lostBecause ?? errorMessage(error), this.target));
+      const fail = (error: unknown) => reject(remoteError(`could not run \`${command}\``, this.lostBecause ?? error, this.target));
       try {
         this.client.exec(command, (error, channel) => (error ? fail(error) : collect(channel, options, resolve)));
       } catch (error) {
@@ -115,7 +115,7 @@ export class RemoteHost {
 
   /** Why the connection dropped, when it did. */
   get lostReason(): string | undefined {
-    return this.lostBecause;
+    return this.lostBecause === undefined ? undefined : errorMessage(this.lostBecause);
   }
 
   /** Docker API client whose HTTP sockets are channels of this connection to /var/run/docker.sock. */
@@ -179,17 +179,17 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
   }
   if (/privateKey|private key/i.test(error.message)) {
     return new LabvmError(`The SSH key for ${target.label} cannot be used: ${error.message}.`, 'usage',
-      'Use an unencrypted key with --identity, or load the key into your ssh-agent.');
+      'Use an unencrypted key with --identity, or load the key into your ssh-agent.', undefined, { cause: error });
   }
   if (error.level === 'client-authentication') {
-    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint);
+    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint, undefined, { cause: error });
   }
   return remoteError(`could not connect over SSH to ${target.host}:${target.port}`, error, target);
 }
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${typeof cause === 'string' ? cause : errorMessage(cause)}.`, 'vm',
-    'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).');
+  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm',
+    'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).', undefined, { cause });
 }
 
 /** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */

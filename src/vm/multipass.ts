@@ -171,12 +171,13 @@ export class Multipass {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint());
+        throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint(),
+          undefined, { cause: error });
       }
       if (code === 'EINVAL') {
         // Node refuses to run .cmd/.bat files without a shell (CVE-2024-27980); labvm never uses one.
         throw new LabvmError(`"${this.executable}" cannot be run as a program (${code}).`, 'prerequisite',
-          'Point LABVM_MULTIPASS at the multipass executable itself (multipass.exe on Windows), or unset it.');
+          'Point LABVM_MULTIPASS at the multipass executable itself (multipass.exe on Windows), or unset it.', undefined, { cause: error });
       }
       throw error;
     }
@@ -223,9 +224,9 @@ export function progressLines(onLine: (line: string) => void): (chunk: string) =
 function parseJson<T>(text: string, command: string): T {
   try {
     return JSON.parse(text) as T;
-  } catch {
+  } catch (error) {
     throw new LabvmError(`multipass ${command} printed output labvm could not read as JSON.`, 'prerequisite',
-      'Check that `multipass version` works and that Multipass is 1.16 or newer.', text.slice(0, 500));
+      'Check that `multipass version` works and that Multipass is 1.16 or newer.', text.slice(0, 500), { cause: error });
   }
 }
 

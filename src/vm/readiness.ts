@@ -1,5 +1,5 @@
-import pRetry, { AbortError } from 'p-retry';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
+import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import { PROVISIONED_MARKER } from './cloud-init.js';
@@ -20,50 +20,54 @@ export class Deadline {
     return Math.max(0, this.at - Date.now());
   }
 
-  expired(what: string, hint: string): LabvmError {
-    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint);
+  /** The time-out error; `cause` is what the last attempt saw. */
+  expired(what: string, hint: string, cause?: unknown): LabvmError {
+    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint, undefined, { cause });
   }
 }
 
-const POLL = { factor: 1.5, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
+const POLL = { intervalMs: 500, factor: 1.5, maxIntervalMs: 5_000, randomize: true } as const;
 
-/** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
 /** How long a Running VM may lack an address before labvm stops hoping (VirtualBox's NAT never gives one). */
 const NO_ADDRESS_LIMIT_MS = 120_000;
 
 /** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
 export async function waitForAddress(multipass: Multipass, name: string, deadline: Deadline, update: (detail: string) => void): Promise<InstanceInfo> {
   let runningSince: number | undefined;
-  return pRetry(async () => {
+  return retry(async () => {
     const info = await multipass.info(name);
-    if (!info) throw new AbortError(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
+    if (!info) throw new StopRetrying(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
     if (info.state === 'Running' && info.ipv4) return info;
     if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
-      throw new AbortError(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
+      throw new StopRetrying(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
         'On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then `labvm down` and `labvm up`.'));
     }
     update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
-    throw new Error(`instance is ${info.state}`);
-  }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
-    throw error instanceof LabvmError ? error : deadline.expired('the VM to get an IP address',
-      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`);
+    throw new NotYet(`instance is ${info.state}${info.ipv4 ? '' : ' without an IP address'}`);
+  }, {
+    ...POLL,
+    timeoutMs: deadline.remainingMs,
+    // Multipass's own failure, when that is what kept it from answering, says more than a time-out.
+    timeoutError: (last) => (last instanceof LabvmError ? last : deadline.expired('the VM to get an IP address',
+      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`, last)),
   });
 }
 
 /** Connects with the pinned host key, retrying while sshd is not yet up; a wrong host key is never retried. */
 export async function waitForSsh(state: InstanceState, record: InstanceRecord, address: string, deadline: Deadline, update: (detail: string) => void): Promise<RemoteHost> {
-  return pRetry(async () => {
+  return retry(async () => {
     try {
       return await connectToInstance(state, record, address, Math.min(20_000, Math.max(1_000, deadline.remainingMs)));
     } catch (error) {
-      if (error instanceof LabvmError && error.kind === 'trust') throw new AbortError(error);
-      update(errorMessage(error).replace(/^VM "[^"]+": /, ''));
+      if (error instanceof LabvmError && (error.kind === 'trust' || error.kind === 'usage')) throw new StopRetrying(error);
       throw error;
     }
-  }, { ...POLL, retries: Infinity, maxRetryTime: deadline.remainingMs }).catch((error) => {
-    if (error instanceof LabvmError && error.kind === 'trust') throw error;
-    throw deadline.expired(`SSH on ${address}:22`,
-      'A VPN or firewall can block the VM network; check `multipass info` and try `labvm up` again (it resumes).');
+  }, {
+    ...POLL,
+    timeoutMs: deadline.remainingMs,
+    onRetry: (error) => update(errorMessage(error).replace(/^VM "[^"]+": /, '')),
+    timeoutError: (last) => deadline.expired(`SSH on ${address}:22`,
+      'A VPN or firewall can block the VM network; check `multipass info` and try `labvm up` again (it resumes).', last),
   });
 }
 
@@ -123,6 +127,6 @@ export async function dockerVersion(remote: RemoteHost): Promise<string> {
   } catch (error) {
     if (error instanceof LabvmError) throw error;
     throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
-      'Check Docker there with `sudo systemctl status docker`, or run `labvm up` again.');
+      'Check Docker there with `sudo systemctl status docker`, or run `labvm up` again.', undefined, { cause: error });
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorText } from '../../src/cli/print.js';
+import { causeLines, errorText } from '../../src/cli/print.js';
 import { LabvmError } from '../../src/core/errors.js';
 import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
 import { MultipassError } from '../../src/vm/multipass.js';
@@ -25,6 +25,29 @@ describe('errorText', () => {
 
   it('shows a hint without details', () => {
     assert.equal(errorText(new LabvmError('No VM.', 'vm', 'Run `labvm up` first.'), plainStyle), 'labvm: No VM.\n  next: Run `labvm up` first.');
+  });
+
+  it('shows the chain of causes, outermost first, only when asked', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:22'), { code: 'ECONNREFUSED' });
+    const ssh = new LabvmError('VM "foo": could not connect over SSH to 10.0.0.5:22: connect ECONNREFUSED 10.0.0.5:22.', 'vm', undefined, undefined, { cause: refused });
+    const error = new LabvmError('Timed out after 60s waiting for SSH on 10.0.0.5:22.', 'timeout', 'Try again.', undefined, { cause: ssh });
+    assert.equal(errorText(error, plainStyle), 'labvm: Timed out after 60s waiting for SSH on 10.0.0.5:22.\n  next: Try again.');
+    assert.equal(errorText(error, plainStyle, { causes: true }), [
+      'labvm: Timed out after 60s waiting for SSH on 10.0.0.5:22.',
+      '  caused by: LabvmError: VM "foo": could not connect over SSH to 10.0.0.5:22: connect ECONNREFUSED 10.0.0.5:22.',
+      '  caused by: connect ECONNREFUSED 10.0.0.5:22',
+      '  next: Try again.',
+    ].join('\n'));
+    assert.equal(causeLines(error, ansiStyle)[0], ansiStyle.dim('  caused by: LabvmError: VM "foo": could not connect over SSH to 10.0.0.5:22: connect ECONNREFUSED 10.0.0.5:22.'));
+  });
+
+  it('shows a cause that is not an Error, and stops at a cause that loops back', () => {
+    const looped = new LabvmError('outer', 'vm');
+    const inner = new Error('inner', { cause: looped });
+    Object.defineProperty(looped, 'cause', { value: inner });
+    assert.deepEqual(causeLines(looped, plainStyle), ['  caused by: inner']);
+    assert.deepEqual(causeLines(new LabvmError('x', 'vm', undefined, undefined, { cause: 'the connection was closed' }), plainStyle),
+      ['  caused by: the connection was closed']);
   });
 
   it('does not call it a bug when it is a user-facing error', () => {
