@@ -118,6 +118,6 @@ function parseJson<T>(text: string, file: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new LabvmError(`${file} is not valid JSON.`, 'usage', 'Fix or remove it (the docker CLI reads it too).', (error as Error).message);
+    throw new LabvmError(`${file} is not valid JSON.`, 'usage', 'Fix or remove it (the docker CLI reads it too).', (error as Error).message, { cause: error });
   }
 }

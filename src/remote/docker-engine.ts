@@ -18,7 +18,7 @@ export async function connectToEngine(context?: string): Promise<{ docker: Docke
     await (docker as unknown as { ping(options: { abortSignal: AbortSignal }): Promise<unknown> }).ping({ abortSignal: AbortSignal.timeout(10_000) });
   } catch (error) {
     throw new LabvmError(`The Docker engine at ${endpoint.url} (from ${endpoint.source}) did not answer: ${dockerErrorMessage(error)}.`, 'prerequisite',
-      'Start Docker Desktop (or Colima, OrbStack, Rancher Desktop, dockerd), or point DOCKER_HOST or --context at a running engine; `docker context ls` lists them.');
+      'Start Docker Desktop (or Colima, OrbStack, Rancher Desktop, dockerd), or point DOCKER_HOST or --context at a running engine; `docker context ls` lists them.', undefined, { cause: error });
   }
   return { docker, endpoint };
 }
@@ -33,7 +33,7 @@ function dockerOptions(endpoint: DockerEndpoint): Docker.DockerOptions {
       return readFileSync(file);
     } catch (error) {
       throw new LabvmError(`Cannot read the TLS file ${file} for ${endpoint.url} (from ${endpoint.source}): ${(error as Error).message}.`, 'prerequisite',
-        'Check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), or the context\'s TLS files (`docker context inspect`).');
+        'Check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), or the context\'s TLS files (`docker context inspect`).', undefined, { cause: error });
     }
   };
   return {
