@@ -20,7 +20,7 @@ import Docker from 'dockerode';
 import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
-import { missingCapabilities } from '../src/lab/engine-host.js';
+import { HELPER_CAPABILITIES } from '../src/lab/engine-host.js';
 import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
 
@@ -260,12 +260,11 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   await docker(['rm', '-f', nginx, helper]);
 }
 
-/** What makes the helper privileged on this engine: --privileged, or where runc cannot apply it, its equivalent. */
+/** --privileged, or where runc cannot apply it, the same equivalent labvm's helper then uses (engine-host.ts). */
 async function helperFlags(image: string): Promise<string[]> {
   if ((await exec('docker', ['run', '--rm', '--privileged', image, 'true'], process.env)).code === 0) return ['--privileged'];
-  const capBnd = await dockerText(['run', '--rm', '--pid=host', image, 'sh', '-c', 'sed -n "s/^CapBnd:[[:space:]]*//p" /proc/$PPID/status']);
-  return ['--cap-add', 'ALL', ...missingCapabilities(capBnd).flatMap((cap) => ['--cap-drop', cap]),
-    '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'];
+  return [...HELPER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]), ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined']
+    .flatMap((option) => ['--security-opt', option])];
 }
 
 async function engineRow(env: NodeJS.ProcessEnv): Promise<Row> {

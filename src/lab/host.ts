@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
@@ -84,7 +85,31 @@ export abstract class RootShellHost implements ExerciseHost {
   abstract httpGet(port: number): Promise<HttpAnswer>;
   abstract close(): Promise<void>;
   /** Runs argv as root on the host, in its PID namespace; the exit code is the caller's to judge. */
-  protected abstract runAsRoot(argv: string[]): Promise<CommandResult>;
+  protected abstract runOneAsRoot(argv: string[]): Promise<CommandResult>;
+
+  private pending: Array<{ argv: string[]; resolve: (result: CommandResult) => void; reject: (error: unknown) => void }> = [];
+
+  /**
+   * Root commands issued together (the reads of one observation, started with Promise.all) go to the host as ONE
+   * command: each round trip (an SSH channel, a `docker exec`) costs far more than the reads themselves.
+   */
+  protected runAsRoot(argv: string[]): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ argv, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending.splice(0);
+    try {
+      if (batch.length === 1) return batch[0]!.resolve(await this.runOneAsRoot(batch[0]!.argv));
+      const results = await runBatch(batch.map((command) => command.argv), (argv) => this.runOneAsRoot(argv));
+      batch.forEach((command, index) => command.resolve(results[index]!));
+    } catch (error) {
+      for (const command of batch) command.reject(error);
+    }
+  }
 
   async rootShell(script: string, what: string): Promise<string> {
     const result = await this.runAsRoot(['sh', '-c', script]);
@@ -153,6 +178,21 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 }
 
+/**
+ * Several commands in one `sh -c`, each followed by a marker line with its exit status; standard error is dropped
+ * (a batched read that fails reports its exit code only).
+ */
+export async function runBatch(commands: string[][], run: (argv: string[]) => Promise<CommandResult>): Promise<CommandResult[]> {
+  const marker = `--labvm-${randomUUID()}--`;
+  const script = commands.map((argv) => `(${shellQuote(argv)}) </dev/null 2>/dev/null; printf '\\n${marker} %s\\n' "$?"`).join('\n');
+  const whole = await run(['sh', '-c', script]);
+  const parts = whole.stdout.split(new RegExp(`\\n${marker} (\\d+)\\n`));
+  if (parts.length !== commands.length * 2 + 1) {
+    return commands.map(() => ({ exitCode: whole.exitCode === 0 ? 1 : whole.exitCode, signal: whole.signal, stdout: '', stderr: whole.stderr }));
+  }
+  return commands.map((_, index) => ({ exitCode: Number(parts[index * 2 + 1]), stdout: parts[index * 2]!, stderr: '' }));
+}
+
 /** `docker exec` through the Docker API, demultiplexed: exit code, stdout and stderr kept apart. */
 export async function dockerExec(docker: Docker, containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const exec = await docker.getContainer(containerName).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
@@ -214,7 +254,7 @@ export class SshExerciseHost extends RootShellHost {
   }
 
   /** The VM's user has password-less sudo; -n makes a password prompt an error instead of a hang. */
-  protected runAsRoot(argv: string[]): Promise<CommandResult> {
+  protected runOneAsRoot(argv: string[]): Promise<CommandResult> {
     return this.remote.run(`sudo -n ${shellQuote(argv)}`);
   }
 

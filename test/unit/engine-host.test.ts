@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { engineIsolation, missingCapabilities } from '../../src/lab/engine-host.js';
+import { engineIsolation } from '../../src/lab/engine-host.js';
+import { runBatch } from '../../src/lab/host.js';
+import type { CommandResult } from '../../src/remote/ssh.js';
+import { execFile } from 'node:child_process';
 import { parseHttpResponse } from '../../src/remote/http-response.js';
-
-describe('missingCapabilities', () => {
-  it('names what a bounding set lacks: CAP_SYS_RESOURCE (bit 24) in a sandbox', () => {
-    assert.deepEqual(missingCapabilities('000001fffeffffff'), ['SYS_RESOURCE']);
-  });
-
-  it('nothing for a full set, everything for an empty one', () => {
-    assert.deepEqual(missingCapabilities('000001ffffffffff'), []);
-    assert.equal(missingCapabilities('0000000000000000').length, 41);
-    assert.ok(missingCapabilities('0000003fffffffff').includes('CHECKPOINT_RESTORE'));
-  });
-});
 
 describe('engineIsolation', () => {
   it('reads rootless and userns-remapped engines from SecurityOptions', () => {
@@ -40,5 +31,22 @@ describe('parseHttpResponse', () => {
 
   it('no status line is status 0', () => {
     assert.equal(parseHttpResponse('').status, 0);
+  });
+});
+
+describe('runBatch', () => {
+  /** The real sh of this machine runs the batch, as the host's would. */
+  const sh = (argv: string[]) => new Promise<CommandResult>((resolve) => {
+    execFile(argv[0]!, argv.slice(1), (error, stdout, stderr) => resolve({ exitCode: error ? Number(error.code) : 0, stdout, stderr }));
+  });
+
+  it('gives each command its own output and exit code, in one shell', async () => {
+    const results = await runBatch([['printf', 'a\\0b'], ['sh', '-c', 'echo two; exit 3'], ['cat', '/nonexistent/file'], ['printf', '']], sh);
+    assert.deepEqual(results.map((r) => [r.exitCode, r.stdout]), [[0, 'a\0b'], [3, 'two\n'], [1, ''], [0, '']]);
+  });
+
+  it('a shell that fails as a whole fails every command', async () => {
+    const results = await runBatch([['true'], ['true']], () => Promise.resolve({ exitCode: 126, stdout: '', stderr: 'sudo: a password is required' }));
+    assert.deepEqual(results.map((r) => [r.exitCode, r.stderr]), [[126, 'sudo: a password is required'], [126, 'sudo: a password is required']]);
   });
 });
