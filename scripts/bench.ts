@@ -218,7 +218,9 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   const [helper, nginx] = ['labvm-engine-helper', 'my-nginx-cntr'];
   const inHelper = (script: string) => exec('docker', ['exec', helper, 'sh', '-c', script], process.env);
   const helperText = async (script: string) => (await inHelper(script)).stdout.trim();
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
+  await docker(['ps', '-a', '-q', '--filter', 'label=org.labvm.exercise']); // leftovers of earlier runs
   await exec('docker', ['rm', '-f', nginx, helper], process.env);
   await docker(['run', '-d', '--name', helper, ...helperFlags, '--pid=host', '--net=host', image, 'sleep', 'infinity']);
   await helperText('command -v nsenter');
@@ -230,15 +232,18 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   const httpCheck = 'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
   for (let attempt = 0; !(await helperText(httpCheck)).includes(' 200 '); attempt++) {
     if (attempt > 40) throw new Error('nginx did not answer on 8080 in the scripted run');
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await pause(250);
   }
   const nginxPid = await dockerText(['inspect', '-f', '{{.State.Pid}}', nginx]);
   await helperText(`cat /proc/${nginxPid}/attr/current`);
   await exec('docker', ['exec', nginx, 'cat', '/proc/self/attr/current'], process.env);
+  const isSleep = async (pid: string) => (await helperText(`tr "\\0" " " </proc/${pid}/cmdline`)) === 'sleep 600';
+  const started: string[] = [];
   const startSleep = async () => {
     const launcher = await helperText(`setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`);
     let child = '';
-    while (!child) child = await helperText(`ps -o pid= --ppid ${launcher}`);
+    while (!child || !(await isSleep(child))) child = await helperText(`ps -o pid= --ppid ${launcher}`);
+    started.push(launcher, child);
     for (const file of ['status', 'cgroup', 'attr/current']) await helperText(`cat /proc/${child}/${file}`);
     await helperText(`readlink /proc/${child}/ns/pid`);
     await helperText(`readlink /proc/${nginxPid}/ns/pid`);
@@ -247,7 +252,7 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
     return { child, containerPid: /^\S+\s+(\d+).*sleep 600$/m.exec(ps)?.[1] };
   };
   const gone = async (pid: string) => {
-    while ((await inHelper(`test -e /proc/${pid}`)).code === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (await isSleep(pid)) await pause(100);
   };
   const first = await startSleep();
   if (!first.containerPid) throw new Error('the scripted run did not find the sleep in the container');
@@ -257,6 +262,8 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   await docker(['stop', '-t', '10', nginx]);
   await gone(second.child);
   await docker(['inspect', nginx]);
+  // Cleanup as labvm does it: each process this run started is checked (and killed if still ours).
+  for (const pid of started) await inHelper(`tr "\\0" " " </proc/${pid}/cmdline`);
   await docker(['rm', '-f', nginx, helper]);
 }
 

@@ -27,6 +27,8 @@ export class EngineExerciseHost extends RootShellHost {
   readonly target: string;
   private helperRunning = false;
   private usernsHost = false;
+  /** False when the engine could not apply --privileged and the helper runs with the part of it its work needs. */
+  private fullyPrivileged = true;
 
   constructor(readonly docker: Docker, readonly endpoint: DockerEndpoint) {
     super();
@@ -40,7 +42,9 @@ export class EngineExerciseHost extends RootShellHost {
   describe(): TargetDescription {
     return {
       kind: 'docker-engine', endpoint: this.endpoint.url, endpointSource: this.endpoint.source,
-      nativeMethod: 'nsenter run from a privileged helper container in the engine host\'s PID namespace (--privileged --pid=host)',
+      nativeMethod: 'nsenter run from a privileged helper container in the engine host\'s PID namespace ' + (this.fullyPrivileged
+        ? '(--privileged --pid=host)'
+        : `(--pid=host with ${HELPER_CAPABILITIES.map((cap) => `CAP_${cap}`).join(', ')} and no seccomp or LSM confinement: this engine cannot apply --privileged)`),
     };
   }
 
@@ -49,11 +53,11 @@ export class EngineExerciseHost extends RootShellHost {
     const info = (await this.docker.info()) as { SecurityOptions?: string[] };
     const isolation = engineIsolation(info.SecurityOptions ?? []);
     if (isolation === 'rootless') {
-      throw new LabvmError(`${this.target} runs rootless (SecurityOptions: name=rootless).`, 'prerequisite',
-        'There, containers and even a --privileged --pid=host helper live inside a user namespace owned by your user: the helper ' +
-        'sees that namespace\'s processes, not the engine host\'s, and its root is not the host\'s root, so the exercise cannot show ' +
-        'the host\'s PID of the sleep nor what the kernel does to it. Use a rootful engine (Docker Desktop, Colima and OrbStack are), ' +
-        'or the Ubuntu VM: `labvm up`, then `labvm exercise`.');
+      throw new LabvmError(`${this.target} runs rootless (SecurityOptions: name=rootless). There, the containers and even a ` +
+        '--privileged --pid=host helper live in a user namespace owned by your user: the helper sees that namespace\'s processes, ' +
+        'not the engine host\'s, and its root is not the host\'s root. So the exercise cannot show the sleep\'s PID on the host ' +
+        'nor what the host kernel does to it there.', 'prerequisite',
+        'Use a rootful engine (Docker Desktop, Colima and OrbStack are), or the Ubuntu VM: `labvm up`, then `labvm exercise`.');
     }
     // With userns-remap, --privileged and --pid=host are refused unless the helper leaves the remapping (--userns=host).
     this.usernsHost = isolation === 'userns';
@@ -92,6 +96,7 @@ export class EngineExerciseHost extends RootShellHost {
       if (!/unable to apply caps/i.test(dockerErrorMessage(error))) throw error;
       await removeContainer(this, ENGINE_HELPER);
     }
+    this.fullyPrivileged = false;
     await (await this.docker.createContainer({
       ...base,
       HostConfig: {

@@ -121,14 +121,17 @@ async function runNginx(host: ExerciseHost, image: string, name: string, securit
 
 async function observeContainer(host: ExerciseHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
   const inspect = await container.inspect();
-  const execLabel = await host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']);
+  const [execLabel, initLabel] = await Promise.all([
+    host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']),
+    host.label(inspect.State.Pid),
+  ]);
   return {
     name: inspect.Name.replace(/^\//, ''),
     id: inspect.Id,
     image: inspect.Config.Image,
     hostPid: inspect.State.Pid,
     appArmorProfile: inspect.AppArmorProfile ?? '',
-    initLabel: await host.label(inspect.State.Pid),
+    initLabel,
     execLabel: execLabel.exitCode === 0 ? execLabel.stdout.replace(/\0/g, '').trim() || null : null,
     http,
   };

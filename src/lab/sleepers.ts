@@ -84,19 +84,18 @@ export class Sleepers {
     });
   }
 
-  /** Ends every process and helper container this run started. Returns what could not be cleaned. */
+  /**
+   * Ends every process and helper container this run started. Returns what could not be cleaned. The checks run
+   * together, so that the host gets them as one command.
+   */
   async cleanup(): Promise<string[]> {
-    const problems: string[] = [];
-    for (const sleep of this.started.splice(0).reverse()) {
-      try {
-        await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
-        await this.killIfOurs(sleep.launcherPid, ['nsenter']);
-        if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
-      } catch (error) {
-        problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
-      }
-    }
-    return problems;
+    const started = this.started.splice(0).reverse();
+    const outcomes = await Promise.allSettled(started.map(async (sleep) => {
+      await Promise.all([this.killIfOurs(sleep.hostPid, SLEEP_ARGV), this.killIfOurs(sleep.launcherPid, ['nsenter'])]);
+      if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
+    }));
+    return outcomes.flatMap((outcome, index) =>
+      (outcome.status === 'rejected' ? [`sleep ${started[index]!.hostPid}: ${errorMessage(outcome.reason)}`] : []));
   }
 
   /** Kills the PID only while it still runs `argv` (never a reused PID), and checks that it is gone. */
