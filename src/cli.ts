@@ -4,9 +4,10 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
+import { builtInDefaults, resolveSettings, settingKeys } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { lastValues } from './cli/options.js';
-import { downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
+import { doctorText, downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
@@ -17,15 +18,22 @@ const progress = streamProgress((line) => process.stderr.write(`${line}\n`), err
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
+cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
+
+/** The settings flags can give, resolved against the environment, the config file and the built-in values. */
+function settingsFor(options: Record<string, unknown>) {
+  const flags = Object.fromEntries(settingKeys.map((key) => [key, options[key]]));
+  return resolveSettings(flags, options.config === undefined ? undefined : String(options.config));
+}
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
   .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .option('--cpus <n>', 'Virtual CPUs', { default: 2 })
-  .option('--memory <size>', 'Memory, e.g. 4G', { default: '4G' })
-  .option('--disk <size>', 'Disk size, e.g. 20G', { default: '20G' })
-  .option('--image <image>', 'Ubuntu release to launch', { default: '24.04' })
-  .option('--timeout <seconds>', 'How long to wait for the VM to be ready (first runs download an image and install Docker)', { default: 1200 })
+  .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
+  .option('--memory <size>', `Memory, e.g. 4G (default: ${builtInDefaults.memory})`)
+  .option('--disk <size>', `Disk size, e.g. 20G (default: ${builtInDefaults.disk})`)
+  .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
+  .option('--timeout <seconds>', `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`)
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
@@ -33,7 +41,9 @@ cli
     const options = lastValues(given);
     const { up, previewUserData } = await import('./commands/up.js');
     if (options.printCloudInit) return print(previewUserData());
-    print(upSummary(await up(options, progress), outStyle));
+    const settings = await settingsFor(options);
+    print(upSummary(await up({ name: String(options.name), cpus: settings.cpus.value, memory: settings.memory.value,
+      disk: settings.disk.value, image: settings.image.value, timeout: settings.timeout.value }, progress), outStyle));
   });
 
 cli
@@ -64,7 +74,7 @@ cli
   .option('--docker', 'Run on this computer\'s Docker engine (Docker Desktop, Colima, OrbStack, Linux) through a privileged helper container: no VM, no SSH')
   .option('--context <name>', 'With --docker: the docker CLI context to use (default: DOCKER_HOST, DOCKER_CONTEXT, or the current context)')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
-  .option('--base-image <ref>', 'Base image for the exercise image', { default: 'nginx:latest' })
+  .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
   .option('--report <file.md>', 'Also write the report as Markdown to this file')
   .option('--json', 'Print the report as one JSON object')
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
@@ -75,13 +85,13 @@ cli
     const options = lastValues(given);
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
-    const { report, markdownFile } = await exercise(options, progress);
+    const { report, markdownFile } = await exercise({ ...options, baseImage: (await settingsFor(options)).baseImage.value }, progress);
     print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
     if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
   });
 
-/** The remote exit status, for the commands that pass one through (shell, exec). */
-let passedThrough: number = ExitCode.ok;
+/** The exit status of a command that sets its own: shell and exec pass the remote one through, doctor fails with 3. */
+let commandExit: number = ExitCode.ok;
 const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
 
 cli
@@ -91,7 +101,7 @@ cli
   .action(async (given) => {
     const options = lastValues(given);
     const { shell } = await import('./commands/shell.js');
-    passedThrough = await shell(String(options.name), localTerminal());
+    commandExit = await shell(String(options.name), localTerminal());
   });
 
 cli
@@ -103,7 +113,7 @@ cli
   .action(async (given) => {
     const options = lastValues(given);
     const { exec } = await import('./commands/shell.js');
-    passedThrough = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
+    commandExit = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
   });
 
 cli
@@ -137,6 +147,23 @@ cli
     print(powerText([await start(String(options.name), parsePositiveInteger(options.timeout, 'timeout'), progress)]));
   });
 
+cli
+  .command('doctor', 'Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm\'s VMs')
+  .option('--json', 'Print one JSON object')
+  .option('--cpus <n>', 'Check as for `labvm up --cpus`')
+  .option('--memory <size>', 'Check as for `labvm up --memory`')
+  .option('--disk <size>', 'Check as for `labvm up --disk`')
+  .option('--image <image>', 'Show as for `labvm up --image`')
+  .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
+  .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`')
+  .action(async (given) => {
+    const options = lastValues(given);
+    const { doctor } = await import('./commands/doctor.js');
+    const report = await doctor(await settingsFor(options));
+    print(options.json ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
+    if (!report.ok) commandExit = ExitCode.prerequisite;
+  });
+
 cli.help();
 cli.version(labvmVersion());
 
@@ -150,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.usage;
   }
   await cli.runMatchedCommand();
-  return passedThrough;
+  return commandExit;
 }
 
 function exitCodeOf(error: unknown): number {

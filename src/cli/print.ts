@@ -5,6 +5,7 @@ import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
 import type { ListEntry } from '../commands/list.js';
 import type { PowerResult } from '../commands/power.js';
+import type { DoctorReport } from '../commands/doctor.js';
 import { upCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
@@ -71,6 +72,22 @@ export function powerText(results: PowerResult[]): string {
     if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
     return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
   }).join('\n');
+}
+
+export function doctorText(report: DoctorReport, style: Styler): string {
+  const mark = { pass: style.green('pass'), warn: style.yellow('warn'), fail: style.red('fail') } as const;
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = report.checks.flatMap((check) => [
+    `${mark[check.status]}  ${check.name.padEnd(width)}  ${check.detail}`,
+    ...(check.fix ? [`${' '.repeat(6 + width)}${style.dim('fix:')} ${check.fix}`] : []),
+  ]);
+  lines.push('', style.bold('Settings for up and exercise (flag > environment > config file > built-in):'),
+    table(report.settings.map((s) => [`  ${s.key}`, s.value, s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`])));
+  const failed = report.checks.filter((check) => check.status === 'fail').length;
+  const warned = report.checks.filter((check) => check.status === 'warn').length;
+  lines.push('', failed ? style.red(`${failed} check(s) failed; fix them before \`labvm up\`.`)
+    : warned ? `Ready, with ${warned} warning(s).` : style.green('All checks passed.'));
+  return lines.join('\n');
 }
 
 export interface ErrorTextOptions {

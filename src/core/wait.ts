@@ -55,27 +55,30 @@ export async function retry<T>(attempt: (attemptNumber: number) => Promise<T>, o
   let lastError: unknown;
   let stopped: { error: unknown } | undefined;
   try {
-    return await pRetry(async (attemptNumber) => {
-      try {
-        return await attempt(attemptNumber);
-      } catch (error) {
-        if (error instanceof StopRetrying || (options.retryIf && !options.retryIf(error))) {
-          stopped = { error: error instanceof StopRetrying ? error.error : error };
-          throw new AbortError('stopped');
+    return await pRetry(
+      async (attemptNumber) => {
+        try {
+          return await attempt(attemptNumber);
+        } catch (error) {
+          if (error instanceof StopRetrying || (options.retryIf && !options.retryIf(error))) {
+            stopped = { error: error instanceof StopRetrying ? error.error : error };
+            throw new AbortError('stopped');
+          }
+          lastError = error;
+          options.onRetry?.(error, attemptNumber);
+          throw new AttemptFailed(); // p-retry would not retry a TypeError: every failure here is worth another try
         }
-        lastError = error;
-        options.onRetry?.(error, attemptNumber);
-        throw new AttemptFailed(); // p-retry would not retry a TypeError: every failure here is worth another try
-      }
-    }, {
-      retries: Infinity,
-      maxRetryTime: Math.max(0, options.timeoutMs),
-      minTimeout: options.intervalMs,
-      factor: options.factor ?? 1,
-      maxTimeout: options.maxIntervalMs ?? Infinity,
-      randomize: options.randomize ?? false,
-      signal: options.signal,
-    });
+      },
+      {
+        retries: Infinity,
+        maxRetryTime: Math.max(0, options.timeoutMs),
+        minTimeout: options.intervalMs,
+        factor: options.factor ?? 1,
+        maxTimeout: options.maxIntervalMs ?? Infinity,
+        randomize: options.randomize ?? false,
+        signal: options.signal,
+      },
+    );
   } catch (error) {
     if (stopped) throw stopped.error;
     if (options.signal?.aborted) throw options.signal.reason;
@@ -87,11 +90,17 @@ export async function retry<T>(attempt: (attemptNumber: number) => Promise<T>, o
 class AttemptFailed extends Error {}
 
 /** Polls `check` until it is true (true), or until the time is up (false). Errors from `check` end the wait. */
-export async function waitUntil(check: () => Promise<boolean>, options: Omit<WaitOptions, 'timeoutError' | 'onRetry' | 'retryIf'>): Promise<boolean> {
+export async function waitUntil(
+  check: () => Promise<boolean>,
+  options: Omit<WaitOptions, 'timeoutError' | 'onRetry' | 'retryIf'>,
+): Promise<boolean> {
   try {
-    await retry(async () => {
-      if (!(await check())) throw new NotYet();
-    }, { ...options, retryIf: (error) => error instanceof NotYet });
+    await retry(
+      async () => {
+        if (!(await check())) throw new NotYet();
+      },
+      { ...options, retryIf: (error) => error instanceof NotYet },
+    );
     return true;
   } catch (error) {
     if (error instanceof WaitTimedOut) return false;

@@ -36,8 +36,7 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
     (update) => buildExerciseImage(host, options.baseImage, update, options.signal));
   const sleepers = new Sleepers(host, image);
-  let finished = false;
-  let failure: unknown;
+  let evidence: Evidence;
   try {
     await step('removing leftovers of earlier runs', () => removeLeftovers(host));
     const environment = await step('reading the host\'s kernel, security modules and Docker', () => readEnvironment(host, image, options),
@@ -56,20 +55,15 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
       (s) => `the sleep ${s.processSurvived ? 'survived' : 'is gone'}`);
     const controls = options.controls ? await runControls(host, sleepers, image, options, step) : [];
     if (options.signal.aborted) throw interrupted(); // a Ctrl-C during the last step still counts
-    finished = true;
-    return { environment, container, sleep, kill, stop, controls };
+    evidence = { environment, container, sleep, kill, stop, controls };
   } catch (error) {
-    failure = error;
+    // The first failure is what the user must see; what cleanup could not remove is added to it.
+    await cleanUp(host, sleepers, progress, false).catch((cleanupError: unknown) =>
+      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim()));
     throw error;
-  } finally {
-    try {
-      await cleanUp(host, sleepers, progress, options.keep && finished);
-    } catch (cleanupError) {
-      if (failure === undefined) throw cleanupError;
-      // The first failure is what the user must see; what cleanup could not remove is added to it.
-      progress.note(`Cleanup was incomplete too: ${errorMessage(cleanupError)} ${(cleanupError as LabvmError).details ?? ''}`.trim());
-    }
   }
+  await cleanUp(host, sleepers, progress, options.keep);
+  return evidence;
 }
 
 function interrupted(): LabvmError {

@@ -94,11 +94,17 @@ export class Multipass {
 
   /** Fails with an install or start hint unless the client runs and its daemon answers. */
   async preflight(): Promise<{ client: string; daemon: string }> {
-    const result = await this.run(['version', '--format', 'json']);
-    const versions = parseJson<{ multipass?: string; multipassd?: string }>(result.stdout, 'version');
-    if (!versions.multipassd) {
+    const versions = await this.versions();
+    if (!versions.daemon) {
       throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
     }
+    return { client: versions.client, daemon: versions.daemon };
+  }
+
+  /** The client's version, and the daemon's when it answers (`multipass version` still exits 0 without it). */
+  async versions(): Promise<{ client: string; daemon?: string }> {
+    const result = await this.run(['version', '--format', 'json']);
+    const versions = parseJson<{ multipass?: string; multipassd?: string }>(result.stdout, 'version');
     return { client: versions.multipass ?? 'unknown', daemon: versions.multipassd };
   }
 

@@ -68,7 +68,7 @@ async function docker(args: string[], input?: string): Promise<string> {
     return (await sh({ input })`docker ${args}`).stdout;
   } catch (error) {
     if (error instanceof ProcessOutput) {
-      throw new Error(`docker ${args[0]} failed: ${error.stderr.trim() || `exit ${error.exitCode}`}`);
+      throw new Error(`docker ${args[0]} failed: ${error.stderr.trim() || `exit ${error.exitCode}`}`, { cause: error });
     }
     throw error;
   }
@@ -402,13 +402,14 @@ function daemonPublicKey(): string {
 /** Like multipassd's prepare_user_data: default user kept, its key appended, re-dumped. */
 function mergeUserData(userData: Record<string, unknown>): string {
   const merged = { ...userData };
-  const keys = Array.isArray(merged.ssh_authorized_keys) ? merged.ssh_authorized_keys : [];
+  const keys: unknown[] = Array.isArray(merged.ssh_authorized_keys) ? merged.ssh_authorized_keys : [];
   merged.ssh_authorized_keys = [...keys, daemonPublicKey()];
   // Test knob: a runcmd line run first that fails, so cloud-init ends in `status: error` (boot-finished is
   // still written, as on a real VM whose provisioning failed).
   const failing = process.env.MULTIPASS_DOUBLE_FAILING_RUNCMD;
-  if (failing) merged.runcmd = [failing, ...(Array.isArray(merged.runcmd) ? merged.runcmd : [])];
-  if (Array.isArray(merged.users) && !merged.users.includes('default')) merged.users = [...merged.users, 'default'];
+  if (failing) merged.runcmd = [failing, ...(Array.isArray(merged.runcmd) ? (merged.runcmd as unknown[]) : [])];
+  const users: unknown = merged.users;
+  if (Array.isArray(users) && !users.includes('default')) merged.users = [...(users as unknown[]), 'default'];
   return `#cloud-config\n${YAML.stringify(merged, { lineWidth: 0 })}`;
 }
 

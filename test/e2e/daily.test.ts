@@ -32,7 +32,7 @@ function waitForOutput(child: ChildProcess, text: string | RegExp, timeoutMs = 6
   });
 }
 
-describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }, () => {
+describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency: false }, () => {
   const name = uniqueName('daily');
   let lab: LabvmEnv;
   let home: string;
@@ -65,13 +65,13 @@ describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }
     const done = finished(child);
     try {
       await waitForOutput(child, /\$ $/m);
-      child.stdin!.write('echo typed-$((6*7)) on $(hostname); stty size\r');
+      child.stdin.write('echo typed-$((6*7)) on $(hostname); stty size\r');
       await waitForOutput(child, /typed-42 on \S+\s+40 100/);
       await writeFile(flag, '');
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      child.stdin!.write('stty size\r');
+      child.stdin.write('stty size\r');
       await waitForOutput(child, /50 120/);
-      child.stdin!.write('exit 3\r');
+      child.stdin.write('exit 3\r');
       const run = await done;
       assert.equal(run.code, 3, `the shell's exit status is labvm's\n${run.stdout}${run.stderr}`);
       assert.match(run.stdout, new RegExp(`typed-42 on ${name}`), 'the command ran on the VM');
@@ -92,7 +92,7 @@ describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }
   test('exec: stdin reaches the command, and arguments keep their spaces and quotes', async () => {
     const child = spawn(process.execPath, [CLI, 'exec', '--name', name, '--', 'sh', '-c', 'tr a-z A-Z; printf "%s|" "$@"', 'sh', 'a b', "c'd"],
       { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin!.end('hello\n');
+    child.stdin.end('hello\n');
     const run = await finished(child);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, "HELLO\na b|c'd|");
@@ -126,6 +126,37 @@ describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }
     assert.match(missing.stderr, /no labvm VM named[\s\S]*labvm up --name/);
     const shell = await lab.run(['shell', '--name', `${name}-none`]);
     assert.equal(shell.code, 4);
+  });
+
+  test('doctor: a pass/warn/fail table with a fix for each problem; a VM whose pinned key does not match fails it (exit 3)', async () => {
+    const run = await lab.run(['doctor']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    for (const row of [/^pass {2}Node\.js +v\d+/m, /^pass {2}Multipass installed +multipass 1\.16\.3/m, /^pass {2}Multipass daemon +multipassd 1\.16\.3/m,
+      /^pass {2}Virtualization driver +qemu/m, /^(pass|warn) {2}Free memory +\S+ free of \S+; up asks for 4G/m, /^(pass|warn) {2}Free disk .*up asks for 20G/m,
+      new RegExp(`^pass {2}VM ${name} +reachable at [\\d.]+:22, host key matches the pinned one`, 'm')]) {
+      assert.match(run.stdout, row);
+    }
+    const json = JSON.parse((await lab.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
+    assert.equal(json.ok, true);
+    assert.ok(json.checks.every((check) => ['pass', 'warn', 'fail'].includes(check.status) && (check.status === 'pass') === (check.fix === null)));
+
+    const recordFile = join(lab.home, name, 'instance.json');
+    const record = await readFile(recordFile, 'utf8');
+    await writeFile(recordFile, record.replace(/"hostPublicKey": "[^"]+"/, `"hostPublicKey": "${generateEd25519('someone-else').publicKey}"`));
+    try {
+      const untrusted = await lab.run(['doctor']);
+      assert.equal(untrusted.code, 3);
+      assert.match(untrusted.stdout, new RegExp(`^fail {2}VM ${name} +trust failed: .*does not match[\\s\\S]*fix: .*labvm down --name ${name}`, 'm'));
+    } finally {
+      await writeFile(recordFile, record);
+    }
+
+    const daemonDown = await lab.run(['doctor'], { MULTIPASS_DOUBLE_DAEMON_DOWN: '1' });
+    assert.equal(daemonDown.code, 3);
+    assert.match(daemonDown.stdout, /^fail {2}Multipass daemon +multipassd is not answering\n +fix: Start /m);
+    const missing = await lab.run(['doctor'], { LABVM_MULTIPASS: join(lab.home, 'no-multipass-here') });
+    assert.equal(missing.code, 3);
+    assert.match(missing.stdout, /^fail {2}Multipass installed +The multipass command was not found[\s\S]*fix: Install Multipass/m);
   });
 
   test('list shows the VM with its size and readiness, and a record whose VM is gone with the command that cleans it', async () => {
@@ -185,5 +216,52 @@ describe('labvm shell, exec, list, stop and start', { skip, concurrency: false }
       assert.equal(run.code, 4, run.stderr);
       assert.match(run.stderr, /no labvm VM named[\s\S]*labvm up --name/);
     }
+  });
+});
+
+describe('teacher defaults (config file, environment, flags)', { skip }, () => {
+  let lab: LabvmEnv;
+  const name = uniqueName('defaults');
+  before(async () => (lab = await LabvmEnv.create()));
+  after(async () => {
+    purgeInstance(name);
+    await lab.dispose();
+  });
+
+  test('up takes its values from the file, then the environment, then the flag; nothing is launched on a bad one', async () => {
+    await writeFile(join(lab.home, 'config.json'), JSON.stringify({ memory: '100M', disk: '30G' }));
+    const fromFile = await lab.run(['up', '--name', name]);
+    assert.equal(fromFile.code, 2, fromFile.stderr);
+    assert.match(fromFile.stderr, /memory size 100M is below the minimum/);
+    const fromEnv = await lab.run(['up', '--name', name], { LABVM_MEMORY: '200M' });
+    assert.match(fromEnv.stderr, /memory size 200M is below/);
+    const fromFlag = await lab.run(['up', '--name', name, '--memory', '300M'], { LABVM_MEMORY: '200M' });
+    assert.match(fromFlag.stderr, /memory size 300M is below/);
+    assert.match(multipassDouble(['info', name]).stderr, /does not exist/, 'nothing was launched');
+  });
+
+  test('doctor shows each value with where it came from; --config names another file', async () => {
+    const classFile = join(lab.home, 'class.json');
+    await writeFile(classFile, JSON.stringify({ image: '22.04', baseImage: 'mirror.school/nginx:1' }));
+    const run = await lab.run(['doctor', '--config', classFile, '--cpus', '3'], { LABVM_DISK: '25G' });
+    assert.match(run.stdout, /flag > environment > config file > built-in/);
+    assert.match(run.stdout, /^ {2}cpus +3 +flag: --cpus$/m);
+    assert.match(run.stdout, /^ {2}disk +25G +env: LABVM_DISK$/m);
+    assert.match(run.stdout, new RegExp(`^ {2}baseImage +mirror\\.school/nginx:1 +file: ${classFile}$`, 'm'));
+    assert.match(run.stdout, /^ {2}memory +4G +built-in$/m, '--config replaces $LABVM_HOME/config.json');
+    assert.match(run.stdout, /Free disk .*up asks for 25G/);
+  });
+
+  test('an unknown key or a bad value stops every command with the file and the key (exit 2)', async () => {
+    await writeFile(join(lab.home, 'config.json'), '{"memroy": "4G"}');
+    for (const args of [['up', '--name', name], ['doctor'], ['exercise', '--name', name]]) {
+      const run = await lab.run(args);
+      assert.equal(run.code, 2, `${args[0]}: ${run.stderr}`);
+      assert.match(run.stderr, new RegExp(`config file ${join(lab.home, 'config.json')} has an unknown key "memroy"[\\s\\S]*next: Use only these keys`));
+    }
+    await writeFile(join(lab.home, 'config.json'), '{"timeout": "soon"}');
+    const bad = await lab.run(['doctor']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /has a bad value for "timeout": Invalid timeout "soon"/);
   });
 });

@@ -4,7 +4,7 @@ import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstanceState } from '../../src/core/state.js';
 import { connectToInstance } from '../../src/vm/instance.js';
-import { LabvmEnv, e2eUnavailable, finished, interruptWhen, inVm, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import { LabvmEnv, e2eUnavailable, finished, interruptWhen, inVm, instanceState, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
 
 /** labvm up / status / down through the Multipass test double, against real VM stand-ins. */
 
@@ -84,7 +84,7 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
       await remote.docker.api.createVolume({ Name: containerName });
       assert.ok(inVm(name, 'docker volume ls -q').stdout.split('\n').includes(containerName), 'the volume exists in the VM');
       await remote.docker.api.getVolume(containerName).remove();
-      assert.equal((await remote.docker.api.ping()).toString(), 'OK');
+      assert.equal(String(await remote.docker.api.ping()), 'OK');
     } finally {
       remote.close();
     }
@@ -207,7 +207,7 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const name = fresh('nolaunch');
     const run = await lab.run(['up', '--name', name], { MULTIPASS_DOUBLE_IMAGE: 'labvm-test/no-such-image:latest' });
     assert.equal(run.code, 4, run.stderr);
-    assert.match(run.stderr, /^labvm: launch failed: .+\n  next: Multipass's own words are above/m);
+    assert.match(run.stderr, /^labvm: launch failed: .+\n {2}next: Multipass's own words are above/m);
     await assert.rejects(stat(join(lab.home, name)), { code: 'ENOENT' });
     assert.deepEqual(leftoversOf(name), []);
   });
@@ -236,14 +236,14 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const down = await lab.run(['down', '--name', name]);
     assert.equal(down.code, 2);
     assert.match(down.stderr, /not created by labvm/);
-    assert.equal(JSON.parse(multipassDouble(['info', name, '--format', 'json']).stdout).info[name].state, 'Running');
+    assert.equal(instanceState(multipassDouble(['info', name, '--format', 'json']).stdout, name), 'Running');
   });
 
   test('bad input fails before anything runs, and leaves nothing behind', async () => {
     for (const args of [['--name', '9lives'], ['--memory', '1CiG'], ['--disk', '100M'], ['--cpus', '0'], ['--timeout', 'soon']]) {
       const run = await lab.run(['up', ...args]);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /^labvm: .+\n(  next: .+)?/);
+      assert.match(run.stderr, /^labvm: .+\n( {2}next: .+)?/);
       assert.doesNotMatch(run.stderr, /preflight/, 'validated before anything ran');
     }
     await assert.rejects(stat(join(lab.home, 'labvm')), { code: 'ENOENT' });

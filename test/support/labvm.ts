@@ -100,6 +100,11 @@ export function multipassDouble(args: string[], input?: string, env: NodeJS.Proc
   return { code: result.status, signal: result.signal, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
 }
 
+/** The state of one instance in `multipass info --format json` output. */
+export function instanceState(infoJson: string, instance: string): string | undefined {
+  return (JSON.parse(infoJson) as { info: Record<string, { state?: string } | undefined> }).info[instance]?.state;
+}
+
 /** Removes an instance through the double, whatever state it is in (test clean-up). */
 export function purgeInstance(instance: string): void {
   multipassDouble(['delete', '--purge', instance]);

@@ -8,7 +8,13 @@ import { withTempDir } from './helpers.js';
 /** The real CLI, with a multipass that cannot be found: the error's cause is shown only with LABVM_DEBUG=1. */
 function statusWithoutMultipass(home: string, debug: boolean) {
   const missing = join(home, 'no-such-multipass');
-  const env = { ...process.env, NO_COLOR: '1', LABVM_HOME: home, LABVM_MULTIPASS: missing, LABVM_DEBUG: debug ? '1' : '' };
+  const env = {
+    ...process.env,
+    NO_COLOR: '1',
+    LABVM_HOME: home,
+    LABVM_MULTIPASS: missing,
+    LABVM_DEBUG: debug ? '1' : '',
+  };
   return { missing, ...spawnSync(process.execPath, [CLI, 'status'], { encoding: 'utf8', env }) };
 }
 

@@ -16,6 +16,20 @@ import {
 } from '../../src/vm/cloud-init.js';
 import { generateEd25519 } from '../../src/vm/keys.js';
 
+/** The parts of the rendered cloud-config these tests read. */
+interface CloudConfig {
+  ssh_authorized_keys: string[];
+  users?: unknown;
+  ssh_keys: Record<string, string>;
+  ssh_deletekeys: boolean;
+  ssh_genkeytypes: string[];
+  package_update: boolean;
+  package_upgrade: boolean;
+  groups: string[];
+  write_files: Array<{ path: string; permissions: string; content: string }>;
+  runcmd: string[][];
+}
+
 const PREPARE_HINT = 'run `bash scripts/test-host/prepare.sh` to install the test host\'s tools';
 
 function keys(): UserDataInput & { clientPrivateKey: string } {
@@ -71,7 +85,7 @@ test('rendered user-data has the keys, host key pair, docker group and embedded 
   const input = keys();
   const { text } = renderUserData(input);
   assert.ok(text.startsWith('#cloud-config\n'));
-  const data = parse(text);
+  const data = parse(text) as CloudConfig;
 
   assert.deepEqual(data.ssh_authorized_keys, [input.clientPublicKey]);
   assert.equal(data.users, undefined, 'keys go through ssh_authorized_keys, not a users: entry');
@@ -84,7 +98,7 @@ test('rendered user-data has the keys, host key pair, docker group and embedded 
   assert.equal(data.package_upgrade, false);
   assert.deepEqual(data.groups, ['docker']);
 
-  const file = data.write_files.find((f: { path: string }) => f.path === INSTALL_SCRIPT_PATH);
+  const file = data.write_files.find((f) => f.path === INSTALL_SCRIPT_PATH);
   assert.ok(file, `write_files has ${INSTALL_SCRIPT_PATH}`);
   assert.equal(file.permissions, '0755');
   assert.equal(file.content, readFileSync(scriptPath(), 'utf8'), 'the script is embedded verbatim');
@@ -109,7 +123,7 @@ test('redacted user-data has no private key material but keeps the public parts'
   assert.ok(!redacted.includes(body.join('')));
   assert.ok(!redacted.includes('PRIVATE KEY-----'));
 
-  const data = parse(redacted);
+  const data = parse(redacted) as CloudConfig;
   assert.equal(data.ssh_keys.ed25519_private, REDACTED_HOST_PRIVATE_KEY);
   assert.equal(data.ssh_keys.ed25519_public, input.hostKey.publicKey);
   assert.deepEqual(data.ssh_authorized_keys, [input.clientPublicKey]);
@@ -162,7 +176,7 @@ test('rendered user-data passes the real `cloud-init schema`', () => {
 test('install-docker.sh and the runcmd script are valid sh', () => {
   const checked = spawnSync('sh', ['-n', scriptPath()], { encoding: 'utf8' });
   assert.equal(checked.status, 0, checked.stderr);
-  const runcmd = parse(renderUserData(keys()).text).runcmd as string[][];
+  const { runcmd } = parse(renderUserData(keys()).text) as CloudConfig;
   for (const entry of runcmd) {
     const script = entry.at(-1)!;
     const result = spawnSync('sh', ['-n', '-c', script], { encoding: 'utf8' });

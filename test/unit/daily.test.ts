@@ -4,6 +4,7 @@ import { exitStatus } from '../../src/remote/session.js';
 import { listText, table } from '../../src/cli/print.js';
 import { plainStyle } from '../../src/core/ansi.js';
 import type { ListEntry } from '../../src/commands/list.js';
+import { diskVerdict, driverVerdict, memoryCheck, nodeCheck } from '../../src/commands/doctor.js';
 
 describe('exitStatus', () => {
   test('a code is passed through, a signal becomes 128 + its number, nothing at all is 255', () => {
@@ -37,5 +38,35 @@ describe('list rendering', () => {
 
   test('table pads every column but the last', () => {
     assert.equal(table([['a', 'bb', 'c'], ['ccc', 'd', 'e']]), 'a    bb  c\nccc  d   e');
+  });
+});
+
+describe('doctor verdicts', () => {
+  test('Node.js below 20.19 fails, 20.19 and later pass', () => {
+    assert.equal(nodeCheck('20.18.1').status, 'fail');
+    assert.equal(nodeCheck('20.19.0').status, 'pass');
+    assert.equal(nodeCheck('24.1.0').status, 'pass');
+  });
+
+  test('VirtualBox is a warning with the Hyper-V fix; known drivers pass by name', () => {
+    const vbox = driverVerdict('virtualbox');
+    assert.equal(vbox.status, 'warn');
+    assert.match(vbox.fix!, /local\.driver=hyperv/);
+    assert.deepEqual([driverVerdict('hyperv').status, driverVerdict('hyperv').detail], ['pass', 'hyperv (Hyper-V)']);
+  });
+
+  test('memory: less in total than asked fails, less free warns, enough passes', () => {
+    const G = 1024 ** 3;
+    assert.equal(memoryCheck(4 * G, 8 * G, 16 * G, '4G').status, 'pass');
+    assert.equal(memoryCheck(4 * G, 2 * G, 16 * G, '4G').status, 'warn');
+    const tooSmall = memoryCheck(4 * G, 2 * G, 3 * G, '4G');
+    assert.equal(tooSmall.status, 'fail');
+    assert.match(tooSmall.fix!, /--memory 1536M/);
+  });
+
+  test('disk: less free than asked is a warning (Multipass allocates lazily)', () => {
+    const G = 1024 ** 3;
+    assert.equal(diskVerdict(20 * G, 30 * G, '20G').status, 'pass');
+    assert.equal(diskVerdict(20 * G, 10 * G, '20G').status, 'warn');
   });
 });

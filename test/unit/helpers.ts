@@ -4,11 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { LabvmError, type ExitCodeName } from '../../src/core/errors.js';
 
 function checkLabvmError(caught: unknown, kind: ExitCodeName, message?: RegExp): LabvmError {
   assert.ok(caught instanceof LabvmError,
-    `expected a LabvmError, got ${caught === undefined ? 'no error at all' : String((caught as Error)?.stack ?? caught)}`);
+    `expected a LabvmError, got ${caught === undefined ? 'no error at all' : caught instanceof Error ? caught.stack : inspect(caught)}`);
   assert.equal(caught.kind, kind, `kind of "${caught.message}"`);
   if (message) assert.match(caught.message, message);
   return caught;

@@ -244,7 +244,7 @@ describe('Markdown escaping and wrapping helpers', () => {
 
 function markdownTables(md: string): string[][] {
   const tables: string[][] = [];
-  let current: string[] = [];
+  const current: string[] = [];
   for (const line of [...md.split('\n'), '']) {
     if (line.startsWith('|')) current.push(line);
     else if (current.length) tables.push(current.splice(0));
