@@ -30,7 +30,10 @@ export class EngineExerciseHost extends RootShellHost {
   /** False when the engine could not apply --privileged and the helper runs with the part of it its work needs. */
   private fullyPrivileged = true;
 
-  constructor(readonly docker: Docker, readonly endpoint: DockerEndpoint) {
+  constructor(
+    readonly docker: Docker,
+    readonly endpoint: DockerEndpoint,
+  ) {
     super();
     this.target = `the Docker engine at ${endpoint.url}`;
   }
@@ -41,10 +44,14 @@ export class EngineExerciseHost extends RootShellHost {
 
   describe(): TargetDescription {
     return {
-      kind: 'docker-engine', endpoint: this.endpoint.url, endpointSource: this.endpoint.source,
-      nativeMethod: 'nsenter run from a privileged helper container in the engine host\'s PID namespace ' + (this.fullyPrivileged
-        ? '(--privileged --pid=host)'
-        : `(--pid=host with ${HELPER_CAPABILITIES.map((cap) => `CAP_${cap}`).join(', ')} and no seccomp or LSM confinement: this engine cannot apply --privileged)`),
+      kind: 'docker-engine',
+      endpoint: this.endpoint.url,
+      endpointSource: this.endpoint.source,
+      nativeMethod:
+        "nsenter run from a privileged helper container in the engine host's PID namespace " +
+        (this.fullyPrivileged
+          ? '(--privileged --pid=host)'
+          : `(--pid=host with ${HELPER_CAPABILITIES.map((cap) => `CAP_${cap}`).join(', ')} and no seccomp or LSM confinement: this engine cannot apply --privileged)`),
     };
   }
 
@@ -53,11 +60,14 @@ export class EngineExerciseHost extends RootShellHost {
     const info = (await this.docker.info()) as { SecurityOptions?: string[] };
     const isolation = engineIsolation(info.SecurityOptions ?? []);
     if (isolation === 'rootless') {
-      throw new LabvmError(`${this.target} runs rootless (SecurityOptions: name=rootless). There, the containers and even a ` +
-        '--privileged --pid=host helper live in a user namespace owned by your user: the helper sees that namespace\'s processes, ' +
-        'not the engine host\'s, and its root is not the host\'s root. So the exercise cannot show the sleep\'s PID on the host ' +
-        'nor what the host kernel does to it there.', 'prerequisite',
-        'Use a rootful engine (Docker Desktop, Colima and OrbStack are), or the Ubuntu VM: `labvm up`, then `labvm exercise`.');
+      throw new LabvmError(
+        `${this.target} runs rootless (SecurityOptions: name=rootless). There, the containers and even a ` +
+          "--privileged --pid=host helper live in a user namespace owned by your user: the helper sees that namespace's processes, " +
+          "not the engine host's, and its root is not the host's root. So the exercise cannot show the sleep's PID on the host " +
+          'nor what the host kernel does to it there.',
+        'prerequisite',
+        'Use a rootful engine (Docker Desktop, Colima and OrbStack are), or the Ubuntu VM: `labvm up`, then `labvm exercise`.',
+      );
     }
     // With userns-remap, --privileged and --pid=host are refused unless the helper leaves the remapping (--userns=host).
     this.usernsHost = isolation === 'userns';
@@ -70,8 +80,11 @@ export class EngineExerciseHost extends RootShellHost {
     this.helperRunning = true;
     const nsenter = await this.runAsRoot(['sh', '-c', 'command -v nsenter']);
     if (nsenter.exitCode !== 0) {
-      throw new LabvmError('The exercise image has no nsenter, which the helper container runs on this target.', 'exercise',
-        'Use a base image that has util-linux\'s nsenter (the official nginx image, Debian-based, has it): --base-image nginx:latest.');
+      throw new LabvmError(
+        'The exercise image has no nsenter, which the helper container runs on this target.',
+        'exercise',
+        "Use a base image that has util-linux's nsenter (the official nginx image, Debian-based, has it): --base-image nginx:latest.",
+      );
     }
   }
 
@@ -86,7 +99,10 @@ export class EngineExerciseHost extends RootShellHost {
    */
   private async startHelper(image: string): Promise<void> {
     const base = {
-      name: ENGINE_HELPER, Image: image, Cmd: ['sleep', 'infinity'], Labels: { [EXERCISE_LABEL]: 'engine-helper' },
+      name: ENGINE_HELPER,
+      Image: image,
+      Cmd: ['sleep', 'infinity'],
+      Labels: { [EXERCISE_LABEL]: 'engine-helper' },
     };
     const hostConfig = { PidMode: 'host', NetworkMode: 'host', ...(this.usernsHost ? { UsernsMode: 'host' } : {}) };
     try {
@@ -97,15 +113,19 @@ export class EngineExerciseHost extends RootShellHost {
       await removeContainer(this, ENGINE_HELPER);
     }
     this.fullyPrivileged = false;
-    await (await this.docker.createContainer({
-      ...base,
-      HostConfig: {
-        ...hostConfig, CapAdd: [...HELPER_CAPABILITIES],
-        SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined', 'label=disable'],
-        // The API's form of the CLI's --security-opt systempaths=unconfined.
-        MaskedPaths: [], ReadonlyPaths: [],
-      } as Docker.HostConfig,
-    })).start();
+    await (
+      await this.docker.createContainer({
+        ...base,
+        HostConfig: {
+          ...hostConfig,
+          CapAdd: [...HELPER_CAPABILITIES],
+          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined', 'label=disable'],
+          // The API's form of the CLI's --security-opt systempaths=unconfined.
+          MaskedPaths: [],
+          ReadonlyPaths: [],
+        },
+      })
+    ).start();
   }
 
   protected async runOneAsRoot(argv: string[]): Promise<CommandResult> {
@@ -121,7 +141,8 @@ export class EngineExerciseHost extends RootShellHost {
   /** From the helper, on the engine host's loopback (--net=host): this works whether the engine runs in a VM or not. */
   async httpGet(port: number): Promise<HttpAnswer> {
     const request = `GET / HTTP/1.0\\r\\nHost: localhost:${port}\\r\\nConnection: close\\r\\n\\r\\n`;
-    const script = 'if command -v bash >/dev/null; then ' +
+    const script =
+      'if command -v bash >/dev/null; then ' +
       `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && printf "${request}" >&3 && timeout 5 cat <&3'; ` +
       `else wget -S -q -O /dev/null -T 5 http://127.0.0.1:${port}/ 2>&1; fi`;
     const result = await this.runAsRoot(['sh', '-c', script]);

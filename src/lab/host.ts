@@ -87,7 +87,11 @@ export abstract class RootShellHost implements ExerciseHost {
   /** Runs argv as root on the host, in its PID namespace; the exit code is the caller's to judge. */
   protected abstract runOneAsRoot(argv: string[]): Promise<CommandResult>;
 
-  private pending: Array<{ argv: string[]; resolve: (result: CommandResult) => void; reject: (error: unknown) => void }> = [];
+  private pending: Array<{
+    argv: string[];
+    resolve: (result: CommandResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
 
   /**
    * Root commands issued together (the reads of one observation, started with Promise.all) go to the host as ONE
@@ -104,7 +108,10 @@ export abstract class RootShellHost implements ExerciseHost {
     const batch = this.pending.splice(0);
     try {
       if (batch.length === 1) return batch[0]!.resolve(await this.runOneAsRoot(batch[0]!.argv));
-      const results = await runBatch(batch.map((command) => command.argv), (argv) => this.runOneAsRoot(argv));
+      const results = await runBatch(
+        batch.map((command) => command.argv),
+        (argv) => this.runOneAsRoot(argv),
+      );
       batch.forEach((command, index) => command.resolve(results[index]!));
     } catch (error) {
       for (const command of batch) command.reject(error);
@@ -114,8 +121,12 @@ export abstract class RootShellHost implements ExerciseHost {
   async rootShell(script: string, what: string): Promise<string> {
     const result = await this.runAsRoot(['sh', '-c', script]);
     if (result.exitCode !== 0) {
-      throw new LabvmError(`${what} failed on ${this.target} (exit ${result.exitCode ?? result.signal}).`, 'exercise',
-        undefined, (result.stderr || result.stdout).trim().slice(-2000));
+      throw new LabvmError(
+        `${what} failed on ${this.target} (exit ${result.exitCode ?? result.signal}).`,
+        'exercise',
+        undefined,
+        (result.stderr || result.stdout).trim().slice(-2000),
+      );
     }
     return result.stdout;
   }
@@ -126,7 +137,11 @@ export abstract class RootShellHost implements ExerciseHost {
       this.runAsRoot(['sh', '-c', this.lsmScript()]),
       this.runAsRoot(['cat', '/sys/module/apparmor/parameters/enabled']),
     ]);
-    return { kernel: kernel.stdout.trim(), lsms: parseLsmList(lsm.stdout), apparmorEnabled: apparmor.stdout.trim() === 'Y' };
+    return {
+      kernel: kernel.stdout.trim(),
+      lsms: parseLsmList(lsm.stdout),
+      apparmorEnabled: apparmor.stdout.trim() === 'Y',
+    };
   }
 
   /** Prints the active LSMs (securityfs). */
@@ -149,7 +164,11 @@ export abstract class RootShellHost implements ExerciseHost {
 
   async isRunning(pid: number, argv: string[]): Promise<boolean> {
     // One round trip: the state letter from stat, then the command line.
-    const result = await this.runAsRoot(['sh', '-c', `sed -n "s/^.*) \\([A-Z]\\).*/\\1/p" /proc/${pid}/stat && tr "\\0" " " </proc/${pid}/cmdline`]);
+    const result = await this.runAsRoot([
+      'sh',
+      '-c',
+      `sed -n "s/^.*) \\([A-Z]\\).*/\\1/p" /proc/${pid}/stat && tr "\\0" " " </proc/${pid}/cmdline`,
+    ]);
     if (result.exitCode !== 0) return false;
     const [state = '', cmdline = ''] = result.stdout.split('\n');
     return state.trim() !== 'Z' && cmdline.trim() === argv.join(' ');
@@ -182,20 +201,40 @@ export abstract class RootShellHost implements ExerciseHost {
  * Several commands in one `sh -c`, each followed by a marker line with its exit status; standard error is dropped
  * (a batched read that fails reports its exit code only).
  */
-export async function runBatch(commands: string[][], run: (argv: string[]) => Promise<CommandResult>): Promise<CommandResult[]> {
+export async function runBatch(
+  commands: string[][],
+  run: (argv: string[]) => Promise<CommandResult>,
+): Promise<CommandResult[]> {
   const marker = `--labvm-${randomUUID()}--`;
-  const script = commands.map((argv) => `(${shellQuote(argv)}) </dev/null 2>/dev/null; printf '\\n${marker} %s\\n' "$?"`).join('\n');
+  const script = commands
+    .map((argv) => `(${shellQuote(argv)}) </dev/null 2>/dev/null; printf '\\n${marker} %s\\n' "$?"`)
+    .join('\n');
   const whole = await run(['sh', '-c', script]);
   const parts = whole.stdout.split(new RegExp(`\\n${marker} (\\d+)\\n`));
   if (parts.length !== commands.length * 2 + 1) {
-    return commands.map(() => ({ exitCode: whole.exitCode === 0 ? 1 : whole.exitCode, signal: whole.signal, stdout: '', stderr: whole.stderr }));
+    return commands.map(() => ({
+      exitCode: whole.exitCode === 0 ? 1 : whole.exitCode,
+      signal: whole.signal,
+      stdout: '',
+      stderr: whole.stderr,
+    }));
   }
-  return commands.map((_, index) => ({ exitCode: Number(parts[index * 2 + 1]), stdout: parts[index * 2]!, stderr: '' }));
+  return commands.map((_, index) => ({
+    exitCode: Number(parts[index * 2 + 1]),
+    stdout: parts[index * 2]!,
+    stderr: '',
+  }));
 }
 
 /** `docker exec` through the Docker API, demultiplexed: exit code, stdout and stderr kept apart. */
-export async function dockerExec(docker: Docker, containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const exec = await docker.getContainer(containerName).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
+export async function dockerExec(
+  docker: Docker,
+  containerName: string,
+  cmd: string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await docker
+    .getContainer(containerName)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
   const stream = await exec.start({ Detach: false, Tty: false });
   const [stdout, stderr] = [new PassThrough(), new PassThrough()];
   const chunks = { out: '', err: '' };
@@ -208,13 +247,17 @@ export async function dockerExec(docker: Docker, containerName: string, cmd: str
     stream.on('error', reject);
   });
   const { ExitCode } = await exec.inspect();
-  if (ExitCode === null || ExitCode === undefined) throw new LabvmError(`docker exec ${cmd.join(' ')} did not report an exit code.`, 'exercise');
+  if (ExitCode === null || ExitCode === undefined)
+    throw new LabvmError(`docker exec ${cmd.join(' ')} did not report an exit code.`, 'exercise');
   return { exitCode: ExitCode, stdout: chunks.out, stderr: chunks.err };
 }
 
 /** A VM or Linux host over the one SSH connection: root through password-less sudo, nginx checked through a tunnel. */
 export class SshExerciseHost extends RootShellHost {
-  constructor(readonly remote: RemoteHost, private readonly kind: 'vm' | 'ssh-host') {
+  constructor(
+    readonly remote: RemoteHost,
+    private readonly kind: 'vm' | 'ssh-host',
+  ) {
     super();
   }
 
@@ -248,8 +291,12 @@ export class SshExerciseHost extends RootShellHost {
   async checkPrerequisites(): Promise<void> {
     const sudo = await this.remote.run('sudo -n true && command -v nsenter');
     if (sudo.exitCode !== 0) {
-      throw new LabvmError(`${this.target} has no password-less sudo or no nsenter.`, 'exercise',
-        'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
+      throw new LabvmError(
+        `${this.target} has no password-less sudo or no nsenter.`,
+        'exercise',
+        "The exercise needs `sudo` without a password prompt and util-linux's nsenter on the host.",
+        sudo.stderr.trim(),
+      );
     }
   }
 

@@ -39,9 +39,11 @@ export function resolveDockerEndpoint(inputs: EndpointInputs): DockerEndpoint {
   const { env } = inputs;
   if (env.DOCKER_HOST) return parseHost(env.DOCKER_HOST, 'DOCKER_HOST', tlsFromEnv(inputs));
   const configDir = env.DOCKER_CONFIG || pathFor(inputs.platform).join(inputs.home, '.docker');
-  const named = inputs.context ? { name: inputs.context, how: '--context' }
-    : env.DOCKER_CONTEXT ? { name: env.DOCKER_CONTEXT, how: 'DOCKER_CONTEXT' }
-    : currentContext(inputs, configDir);
+  const named = inputs.context
+    ? { name: inputs.context, how: '--context' }
+    : env.DOCKER_CONTEXT
+      ? { name: env.DOCKER_CONTEXT, how: 'DOCKER_CONTEXT' }
+      : currentContext(inputs, configDir);
   if (named && named.name !== 'default') return fromContext(inputs, configDir, named.name, named.how);
   return defaultEndpoint(inputs);
 }
@@ -65,15 +67,26 @@ function fromContext(inputs: EndpointInputs, configDir: string, name: string, ho
   const metaFile = path.join(configDir, 'contexts', 'meta', id, 'meta.json');
   const text = inputs.readFile(metaFile);
   if (text === undefined) {
-    throw usageError(`Docker context "${name}" (${how}) does not exist: there is no ${metaFile}.`,
-      'List the contexts with `docker context ls`, and pass one with --context NAME.');
+    throw usageError(
+      `Docker context "${name}" (${how}) does not exist: there is no ${metaFile}.`,
+      'List the contexts with `docker context ls`, and pass one with --context NAME.',
+    );
   }
   const meta = parseJson<{ Endpoints?: { docker?: { Host?: string; SkipTLSVerify?: boolean } } }>(text, metaFile);
   const docker = meta.Endpoints?.docker;
-  if (!docker?.Host) throw usageError(`Docker context "${name}" has no Docker endpoint in ${metaFile}.`, 'Check it with `docker context inspect ' + name + '`.');
+  if (!docker?.Host)
+    throw usageError(
+      `Docker context "${name}" has no Docker endpoint in ${metaFile}.`,
+      'Check it with `docker context inspect ' + name + '`.',
+    );
   const tlsDir = path.join(configDir, 'contexts', 'tls', id, 'docker');
   const tls = inputs.exists(path.join(tlsDir, 'cert.pem'))
-    ? { caFile: path.join(tlsDir, 'ca.pem'), certFile: path.join(tlsDir, 'cert.pem'), keyFile: path.join(tlsDir, 'key.pem'), verify: !docker.SkipTLSVerify }
+    ? {
+        caFile: path.join(tlsDir, 'ca.pem'),
+        certFile: path.join(tlsDir, 'cert.pem'),
+        keyFile: path.join(tlsDir, 'key.pem'),
+        verify: !docker.SkipTLSVerify,
+      }
     : undefined;
   return parseHost(docker.Host, `context ${name} (${how})`, tls);
 }
@@ -83,7 +96,12 @@ function tlsFromEnv(inputs: EndpointInputs): DockerEndpoint['tls'] {
   if (!inputs.env.DOCKER_TLS_VERIFY) return undefined;
   const path = pathFor(inputs.platform);
   const dir = inputs.env.DOCKER_CERT_PATH || path.join(inputs.home, '.docker');
-  return { caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), verify: true };
+  return {
+    caFile: path.join(dir, 'ca.pem'),
+    certFile: path.join(dir, 'cert.pem'),
+    keyFile: path.join(dir, 'key.pem'),
+    verify: true,
+  };
 }
 
 function defaultEndpoint(inputs: EndpointInputs): DockerEndpoint {
@@ -104,20 +122,37 @@ export function parseHost(url: string, source: string, tls?: DockerEndpoint['tls
   }
   if (scheme === 'tcp') {
     const address = new URL(url.replace(/^tcp:/i, 'http:'));
-    return { url, source, host: address.hostname.replace(/^\[|\]$/g, ''), port: Number(address.port) || (tls ? 2376 : 2375), tls };
+    return {
+      url,
+      source,
+      host: address.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(address.port) || (tls ? 2376 : 2375),
+      tls,
+    };
   }
   if (scheme === 'ssh') {
-    throw new LabvmError(`The Docker endpoint ${url} (${source}) is reached over SSH, which --docker does not do.`, 'usage',
-      `For a Linux host over SSH, run \`labvm exercise --host ${url.replace(/^ssh:\/\//i, '').replace(/\/.*$/, '')}\` instead.`);
+    throw new LabvmError(
+      `The Docker endpoint ${url} (${source}) is reached over SSH, which --docker does not do.`,
+      'usage',
+      `For a Linux host over SSH, run \`labvm exercise --host ${url.replace(/^ssh:\/\//i, '').replace(/\/.*$/, '')}\` instead.`,
+    );
   }
-  throw usageError(`The Docker endpoint "${url}" (${source}) is not one labvm understands.`,
-    'Use unix://PATH, npipe://PATH or tcp://HOST:PORT, as the docker CLI does.');
+  throw usageError(
+    `The Docker endpoint "${url}" (${source}) is not one labvm understands.`,
+    'Use unix://PATH, npipe://PATH or tcp://HOST:PORT, as the docker CLI does.',
+  );
 }
 
 function parseJson<T>(text: string, file: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new LabvmError(`${file} is not valid JSON.`, 'usage', 'Fix or remove it (the docker CLI reads it too).', (error as Error).message, { cause: error });
+    throw new LabvmError(
+      `${file} is not valid JSON.`,
+      'usage',
+      'Fix or remove it (the docker CLI reads it too).',
+      (error as Error).message,
+      { cause: error },
+    );
   }
 }

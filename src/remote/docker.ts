@@ -1,6 +1,7 @@
 import { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { Dockerode } from './dockerode.js';
 import type { Client, ClientChannel } from 'ssh2';
 import { LabvmError } from '../core/errors.js';
 
@@ -43,7 +44,7 @@ function dockerSocketError(error: Error): LabvmError {
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
 function dockerThrough(agent: Agent): Docker {
-  return new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
+  return new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
 }
 
 export class DockerOverSsh {

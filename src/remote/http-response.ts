@@ -4,9 +4,14 @@ export function parseHttpResponse(response: string): { status: number; headers: 
   const lines = head.split(/\r?\n/).map((line) => line.trim());
   const statusAt = lines.findIndex((line) => /^HTTP\/\d(\.\d)? \d{3}/.test(line));
   const status = statusAt < 0 ? 0 : Number(/^HTTP\/\d(?:\.\d)? (\d{3})/.exec(lines[statusAt]!)?.[1] ?? 0);
-  const headers = Object.fromEntries(lines.slice(statusAt + 1).filter((line) => line.includes(':')).map((line) => {
-    const at = line.indexOf(':');
-    return [line.slice(0, at).trim().toLowerCase(), line.slice(at + 1).trim()];
-  }));
+  const headers = Object.fromEntries(
+    lines
+      .slice(statusAt + 1)
+      .filter((line) => line.includes(':'))
+      .map((line) => {
+        const at = line.indexOf(':');
+        return [line.slice(0, at).trim().toLowerCase(), line.slice(at + 1).trim()];
+      }),
+  );
   return { status, headers, body: rest.join('\r\n\r\n') };
 }

@@ -14,10 +14,22 @@ import { LabvmEnv, NGINX_BASE_IMAGE, docker, finished, interruptWhen, uniqueName
 
 const SOCKET = '/var/run/docker.sock';
 const EXERCISE_LABEL = 'org.labvm.exercise';
-const skip = docker(['image', 'inspect', NGINX_BASE_IMAGE]).code === 0 ? undefined : `no ${NGINX_BASE_IMAGE}: run \`bash scripts/test-host/prepare.sh\``;
+const skip =
+  docker(['image', 'inspect', NGINX_BASE_IMAGE]).code === 0
+    ? undefined
+    : `no ${NGINX_BASE_IMAGE}: run \`bash scripts/test-host/prepare.sh\``;
 
 interface ReportJson {
-  environment: { method: string; targetKind: string; endpoint: string; endpointSource: string; dockerOperatingSystem: string; dockerKernelVersion: string; nativeMethod: string; kernel: string };
+  environment: {
+    method: string;
+    targetKind: string;
+    endpoint: string;
+    endpointSource: string;
+    dockerOperatingSystem: string;
+    dockerKernelVersion: string;
+    nativeMethod: string;
+    kernel: string;
+  };
   pid: { host: number; container: number | null; nspid: number[]; cause: string };
   killFromInside: { killed: boolean; cause: string };
   stopContainer: { processSurvived: boolean; cause: string };
@@ -32,7 +44,11 @@ async function sleepsOnThisKernel(): Promise<Map<number, string>> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')) !== 'sleep\u0000600\u0000') continue;
-      const nspid = /^NSpid:\s*(.+)$/m.exec(await readFile(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).join(' ');
+      const nspid = /^NSpid:\s*(.+)$/m
+        .exec(await readFile(`/proc/${entry}/status`, 'utf8'))?.[1]
+        ?.trim()
+        .split(/\s+/)
+        .join(' ');
       if (nspid) found.set(Number(entry), nspid);
     } catch {
       // the process ended while being read
@@ -55,7 +71,9 @@ function watchSleeps(): { stop: () => Promise<Map<number, string>> } {
 }
 
 function labelledContainers(): string[] {
-  return docker(['ps', '-a', '--filter', `label=${EXERCISE_LABEL}`, '--format', '{{.Names}}']).stdout.split('\n').filter(Boolean);
+  return docker(['ps', '-a', '--filter', `label=${EXERCISE_LABEL}`, '--format', '{{.Names}}'])
+    .stdout.split('\n')
+    .filter(Boolean);
 }
 
 async function assertNothingLeft(sleepPids: Iterable<number>): Promise<void> {
@@ -64,7 +82,7 @@ async function assertNothingLeft(sleepPids: Iterable<number>): Promise<void> {
   for (const pid of sleepPids) assert.ok(!running.has(pid), `sleep 600 with PID ${pid} from this run is gone`);
 }
 
-describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency: false }, () => {
+describe("labvm exercise --docker (this machine's engine)", { skip, concurrency: false }, () => {
   let lab: LabvmEnv;
   let work: string;
   const exercise = (...args: string[]) => ['exercise', '--docker', '--base-image', NGINX_BASE_IMAGE, ...args];
@@ -72,14 +90,22 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'labvm-docker-target-'));
     // An empty Docker config, and no engine chosen by the environment, unless a test sets one.
-    lab = await LabvmEnv.create({ DOCKER_CONFIG: join(work, 'empty-config'), DOCKER_HOST: undefined, DOCKER_CONTEXT: undefined });
+    lab = await LabvmEnv.create({
+      DOCKER_CONFIG: join(work, 'empty-config'),
+      DOCKER_HOST: undefined,
+      DOCKER_CONTEXT: undefined,
+    });
   });
   after(async () => {
     await lab.dispose();
     await rm(work, { recursive: true, force: true });
   });
 
-  async function runAndCheck(method: 'native' | 'container', extraArgs: string[], env: NodeJS.ProcessEnv = {}): Promise<ReportJson> {
+  async function runAndCheck(
+    method: 'native' | 'container',
+    extraArgs: string[],
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<ReportJson> {
     const watcher = watchSleeps();
     const run = await lab.run(exercise('--method', method, '--json', ...extraArgs), env);
     const seen = await watcher.stop();
@@ -90,11 +116,18 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
     assert.equal(report.evidence.container.http.status, 200, 'nginx answered on 8080, checked from the helper');
     // Question 1: the pair the report gives is the one the test read from /proc while the sleep lived.
     assert.equal(report.pid.nspid.length, 2);
-    assert.equal(seen.get(report.pid.host), report.pid.nspid.join(' '), `NSpid of ${report.pid.host} seen by the test: ${[...seen].join('; ')}`);
+    assert.equal(
+      seen.get(report.pid.host),
+      report.pid.nspid.join(' '),
+      `NSpid of ${report.pid.host} seen by the test: ${[...seen].join('; ')}`,
+    );
     assert.equal(report.pid.container, report.pid.nspid[1]);
     assert.equal(report.pid.cause, 'nested-pid-namespace');
     // This kernel has no AppArmor (the test checks), so the kill works; the stop kills the namespace.
-    assert.equal((await readFile('/sys/module/apparmor/parameters/enabled', 'utf8').catch(() => 'absent')).trim() === 'Y', false);
+    assert.equal(
+      (await readFile('/sys/module/apparmor/parameters/enabled', 'utf8').catch(() => 'absent')).trim() === 'Y',
+      false,
+    );
     assert.equal(report.killFromInside.killed, true);
     assert.equal(report.killFromInside.cause, 'no-lsm');
     assert.equal(report.stopContainer.processSurvived, false);
@@ -115,7 +148,10 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
   test('container method with --controls: no-fork survives the stop, the unconfined kill works', async () => {
     const report = await runAndCheck('container', ['--controls']);
     const noFork = report.controls.find((control) => control.name === 'no-fork');
-    assert.deepEqual(noFork?.answers.map((answer) => answer.cause), ['outside-pid-namespace', 'outside-pid-namespace']);
+    assert.deepEqual(
+      noFork?.answers.map((answer) => answer.cause),
+      ['outside-pid-namespace', 'outside-pid-namespace'],
+    );
     assert.equal(noFork?.answers[1]?.processSurvived, true);
     assert.equal(report.controls.find((control) => control.name === 'apparmor-unconfined')?.answers[1]?.killed, true);
   });
@@ -142,7 +178,17 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
   });
 
   test('a helper left by a crashed run is replaced', async () => {
-    docker(['run', '-d', '--name', 'labvm-engine-helper', '--label', `${EXERCISE_LABEL}=engine-helper`, NGINX_BASE_IMAGE, 'sleep', 'infinity']);
+    docker([
+      'run',
+      '-d',
+      '--name',
+      'labvm-engine-helper',
+      '--label',
+      `${EXERCISE_LABEL}=engine-helper`,
+      NGINX_BASE_IMAGE,
+      'sleep',
+      'infinity',
+    ]);
     await runAndCheck('native', []);
   });
 
@@ -167,7 +213,10 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
     assert.equal(docker(['--config', config, 'context', 'use', context]).code, 0);
     const byCurrent = await runAndCheck('native', [], { DOCKER_CONFIG: config });
     assert.equal(byCurrent.environment.endpoint, `unix://${link}`);
-    assert.equal(byCurrent.environment.endpointSource, `context ${context} (currentContext in ${join(config, 'config.json')})`);
+    assert.equal(
+      byCurrent.environment.endpointSource,
+      `context ${context} (currentContext in ${join(config, 'config.json')})`,
+    );
   });
 
   test('an engine that does not answer: exit 3, naming the endpoint and where it came from', async () => {
@@ -183,7 +232,10 @@ describe('labvm exercise --docker (this machine\'s engine)', { skip, concurrency
     assert.equal(ssh.code, 2, ssh.stderr);
     assert.match(ssh.stderr, /ssh:\/\/ana@192\.0\.2\.1 \(DOCKER_HOST\)/);
     assert.match(ssh.stderr, /labvm exercise --host ana@192\.0\.2\.1/);
-    for (const extra of [['--name', 'labvm'], ['--host', 'ana@192.0.2.1']]) {
+    for (const extra of [
+      ['--name', 'labvm'],
+      ['--host', 'ana@192.0.2.1'],
+    ]) {
       const run = await lab.run(exercise(...extra));
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, /--docker .* does not go with --name or --host/);

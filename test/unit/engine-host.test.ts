@@ -17,7 +17,9 @@ describe('engineIsolation', () => {
 
 describe('parseHttpResponse', () => {
   it('reads a raw response', () => {
-    const answer = parseHttpResponse('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n\r\n<html>');
+    const answer = parseHttpResponse(
+      'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n\r\n<html>',
+    );
     assert.equal(answer.status, 200);
     assert.equal(answer.headers.server, 'nginx/1.22.1');
     assert.equal(answer.body, '<html>');
@@ -36,17 +38,44 @@ describe('parseHttpResponse', () => {
 
 describe('runBatch', () => {
   /** The real sh of this machine runs the batch, as the host's would. */
-  const sh = (argv: string[]) => new Promise<CommandResult>((resolve) => {
-    execFile(argv[0]!, argv.slice(1), (error, stdout, stderr) => resolve({ exitCode: error ? Number(error.code) : 0, stdout, stderr }));
-  });
+  const sh = (argv: string[]) =>
+    new Promise<CommandResult>((resolve) => {
+      execFile(argv[0]!, argv.slice(1), (error, stdout, stderr) =>
+        resolve({ exitCode: error ? Number(error.code) : 0, stdout, stderr }),
+      );
+    });
 
   it('gives each command its own output and exit code, in one shell', async () => {
-    const results = await runBatch([['printf', 'a\\0b'], ['sh', '-c', 'echo two; exit 3'], ['cat', '/nonexistent/file'], ['printf', '']], sh);
-    assert.deepEqual(results.map((r) => [r.exitCode, r.stdout]), [[0, 'a\0b'], [3, 'two\n'], [1, ''], [0, '']]);
+    const results = await runBatch(
+      [
+        ['printf', 'a\\0b'],
+        ['sh', '-c', 'echo two; exit 3'],
+        ['cat', '/nonexistent/file'],
+        ['printf', ''],
+      ],
+      sh,
+    );
+    assert.deepEqual(
+      results.map((r) => [r.exitCode, r.stdout]),
+      [
+        [0, 'a\0b'],
+        [3, 'two\n'],
+        [1, ''],
+        [0, ''],
+      ],
+    );
   });
 
   it('a shell that fails as a whole fails every command', async () => {
-    const results = await runBatch([['true'], ['true']], () => Promise.resolve({ exitCode: 126, stdout: '', stderr: 'sudo: a password is required' }));
-    assert.deepEqual(results.map((r) => [r.exitCode, r.stderr]), [[126, 'sudo: a password is required'], [126, 'sudo: a password is required']]);
+    const results = await runBatch([['true'], ['true']], () =>
+      Promise.resolve({ exitCode: 126, stdout: '', stderr: 'sudo: a password is required' }),
+    );
+    assert.deepEqual(
+      results.map((r) => [r.exitCode, r.stderr]),
+      [
+        [126, 'sudo: a password is required'],
+        [126, 'sudo: a password is required'],
+      ],
+    );
   });
 });
