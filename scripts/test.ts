@@ -1,7 +1,7 @@
 /**
  * Runs the built tests with `node --test`, the same way on Node 20, 22 and 24 and on every OS.
  *
- *   node dist/scripts/test.js [unit|e2e|FILE.test.js ...] [--node-test-flag ...]
+ *   node dist/scripts/test.js [unit|e2e|FILE.test.js ...] [--node-test-flag[=value] ...]
  *
  * Why a script and not a folder or a glob in package.json: Node 20's test runner expands a folder but takes a
  * quoted glob literally, Node 21+ expands a quoted glob but no longer a folder, and an unquoted glob is expanded
@@ -9,7 +9,7 @@
  * The reporter is named because the default differs too (Node 20 and 22 print TAP off a terminal, Node 24 spec).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,13 +21,14 @@ const REPORTER = '--test-reporter=spec';
 /** The test files of a suite folder, in a stable order. */
 function suiteFiles(suite: string): string[] {
   const dir = join(DIST_TEST, suite);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((file) => file.endsWith('.test.js'))
     .sort()
     .map((file) => relative(process.cwd(), join(dir, file)));
 }
 
-/** Splits the arguments into `node --test` flags and test files (suite names become their files). */
+/** Splits the arguments into `node --test` flags (given as --flag=value) and test files (suite names become their files). */
 function testArguments(args: string[]): { flags: string[]; files: string[] } {
   const flags = args.filter((arg) => arg.startsWith('-'));
   const targets = args.filter((arg) => !arg.startsWith('-'));

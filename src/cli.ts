@@ -4,6 +4,9 @@ import { ExitCode, LabvmError } from './core/errors.js';
 import { streamProgress } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
+import { echoDebugLog, saveDebugLog } from './core/debug-log.js';
+import { labvmHome } from './core/state.js';
+import { join } from 'node:path';
 import { builtInDefaults, resolveSettings, settingKeys } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { lastValues } from './cli/options.js';
@@ -19,6 +22,7 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
 cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
+cli.option('--verbose', 'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error');
 
 /** The settings flags can give, resolved against the environment, the config file and the built-in values. */
 function settingsFor(options: Record<string, unknown>) {
@@ -176,8 +180,16 @@ async function main(argv: string[]): Promise<number> {
       'Run `labvm --help` to see the commands.'), errStyle)}\n`);
     return ExitCode.usage;
   }
+  if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
   await cli.runMatchedCommand();
   return commandExit;
+}
+
+/** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
+function saveLog(): Promise<string | undefined> {
+  const options = cli.matchedCommand ? lastValues(cli.options) : {};
+  const folder = typeof options.name === 'string' && !options.all ? join(labvmHome(), options.name) : labvmHome();
+  return saveDebugLog(folder, cli.matchedCommandName ?? 'labvm').catch(() => undefined);
 }
 
 function exitCodeOf(error: unknown): number {
@@ -196,12 +208,18 @@ process.on('SIGINT', () => {
 });
 
 main(process.argv).then(
-  (code) => (process.exitCode = code),
-  (error: unknown) => {
+  async (code) => {
+    await saveLog();
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
     const wrapped = error instanceof Error && error.name === 'CACError'
       ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.', undefined, { cause: error })
       : error;
-    process.stderr.write(`${errorText(wrapped, errStyle, { causes: process.env.LABVM_DEBUG === '1' })}\n`);
+    const causes = process.env.LABVM_DEBUG === '1' || !!cli.options.verbose;
+    process.stderr.write(`${errorText(wrapped, errStyle, { causes })}\n`);
+    const log = await saveLog();
+    if (log) process.stderr.write(`  debug log: ${log}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

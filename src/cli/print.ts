@@ -18,7 +18,8 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     `  address  ${summary.address}`,
     `  release  ${summary.release}`,
     `  docker   ${summary.dockerVersion} (reached over SSH)`,
-    `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}`,
+    `  path     SSH ${summary.sshPath}`,
+    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    labvm shell${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
     '',
     `Next: labvm exercise${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
   ].join('\n');
@@ -38,6 +39,7 @@ export function statusText(report: StatusReport, style: Styler): string {
     `  release     ${report.release ?? '-'}`,
     `  cloud-init  ${report.cloudInit ?? '-'}`,
     `  docker      ${docker}`,
+    `  ssh path    ${report.sshPath ?? '-'}`,
     `  state dir   ${report.stateDir ?? '-'}`,
   ].join('\n');
 }

@@ -141,7 +141,7 @@ async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Pr
     if (!record) return warn(name, 'labvm\'s record is missing', `Run \`labvm down${nameFlag}\` and \`labvm up${nameFlag}\`.`);
     const remote = await connectToInstance(state, record, info.ipv4, 10_000);
     remote.close();
-    return pass(name, `reachable at ${info.ipv4}:22, host key matches the pinned one`);
+    return pass(name, `reachable ${remote.path}, host key matches the pinned one`);
   } catch (error) {
     const fix = error instanceof LabvmError && error.hint ? error.hint : `Run \`labvm status${nameFlag}\`.`;
     const what = error instanceof LabvmError && error.kind === 'trust' ? 'trust failed' : 'not reachable';

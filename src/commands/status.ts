@@ -15,6 +15,8 @@ export interface StatusReport {
   cloudInit: CloudInitStatus | null;
   docker: { reachable: boolean; version: string | null; error: string | null };
   stateDir: string | null;
+  /** How the SSH connection reached the VM (direct, or through `multipass exec`); null when not connected. */
+  sshPath: string | null;
 }
 
 export async function status(name: string, multipass = new Multipass()): Promise<StatusReport> {
@@ -30,11 +32,13 @@ export async function status(name: string, multipass = new Multipass()): Promise
     cloudInit: null,
     docker: { reachable: false, version: null, error: null },
     stateDir: record ? state.dir : null,
+    sshPath: null,
   };
   if (!record || info?.state !== 'Running' || !info.ipv4) return report;
 
   try {
-    const remote = await connectToInstance(state, record, info.ipv4, 10_000);
+    const remote = await connectToInstance(state, record, info.ipv4, 10_000, multipass);
+    report.sshPath = remote.path;
     try {
       report.cloudInit = (await cloudInitStatus(remote)).status;
       report.docker = { reachable: true, version: await dockerVersion(remote), error: null };

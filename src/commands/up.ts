@@ -25,6 +25,10 @@ export interface UpSummary {
   dockerVersion: string;
   alreadyReady: boolean;
   sshConfig: string;
+  /** How labvm's SSH connection reached the VM: straight to its address, or through `multipass exec`. */
+  sshPath: string;
+  /** False when the address does not answer from here, so `ssh -F` cannot be used (labvm shell can). */
+  directSsh: boolean;
   stateDir: string;
 }
 
@@ -128,7 +132,7 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
       name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,
-      sshConfig: state.path('sshConfig'), stateDir: state.dir,
+      sshConfig: state.path('sshConfig'), stateDir: state.dir, sshPath: remote.path, directSsh: !remote.target.via,
     };
   } finally {
     remote.close();

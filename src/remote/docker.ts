@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { Dockerode } from './dockerode.js';
 import type { Client, ClientChannel } from 'ssh2';
-import { LabvmError } from '../core/errors.js';
+import { LabvmError, errorMessage } from '../core/errors.js';
+import { debug } from '../core/debug-log.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -44,7 +45,24 @@ function dockerSocketError(error: Error): LabvmError {
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
 function dockerThrough(agent: Agent): Docker {
-  return new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions);
+  return logged(new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions));
+}
+
+type Dial = (options: { method?: string; path?: string }, callback: (error: unknown, data: unknown) => void) => void;
+
+/** Every API request goes through the modem's dial: recorded in the debug log with its timing (never bodies). */
+function logged(docker: Docker): Docker {
+  const modem = docker.modem as unknown as { dial: Dial };
+  const dial = modem.dial.bind(modem);
+  modem.dial = (options, callback) => {
+    const started = Date.now();
+    dial(options, (error, data) => {
+      const outcome = error ? `failed: ${(error as { statusCode?: number }).statusCode ?? errorMessage(error)}` : 'ok';
+      debug('docker', `${options.method ?? 'GET'} ${(options.path ?? '').replace(/\?.*$/, '')} -> ${outcome} (${Date.now() - started} ms)`);
+      callback(error, data);
+    });
+  };
+  return docker;
 }
 
 export class DockerOverSsh {

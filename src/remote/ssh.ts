@@ -1,8 +1,10 @@
+import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions, type ServerHostKeyAlgorithm } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
 import { parseHttpResponse } from './http-response.js';
+import { debug, timed } from '../core/debug-log.js';
 
 export interface SshTarget {
   host: string;
@@ -15,6 +17,8 @@ export interface SshTarget {
   trustedHostKeys: Buffer[];
   /** Where the trusted keys came from, for messages ("the key pinned at launch", "~/.ssh/known_hosts"). */
   trustSource: string;
+  /** A stream to carry the connection instead of TCP to host:port, and how to describe that path. */
+  via?: { description: string; open: () => Duplex };
   /** How to name the target in messages and what to run to repair trust. */
   label: string;
   trustHint: string;
@@ -59,19 +63,26 @@ export class RemoteHost {
         privateKey: target.privateKey,
         agent: target.agent,
         readyTimeout: readyTimeoutMs,
+        sock: target.via?.open(),
         keepaliveInterval: 10_000,
         // Ask for the key types we can check: a known_hosts line may hold only an ECDSA or RSA key.
         algorithms: { serverHostKey: hostKeyAlgorithms(target.trustedHostKeys) },
         hostVerifier: (key: Buffer) => {
           presentedKey = key;
-          return target.trustedHostKeys.some((trusted) => trusted.equals(key));
+          const trusted = target.trustedHostKeys.some((known) => known.equals(key));
+          debug('ssh', `host key ${fingerprint(key)} ${trusted ? 'matches' : 'does NOT match'} ${target.trustSource}`);
+          return trusted;
         },
       };
+      const started = Date.now();
+      debug('ssh', `connecting to ${target.host}:${target.port}${target.via ? ` ${target.via.description}` : ''} as ${target.username} (${[target.privateKey && 'key', target.agent && 'agent'].filter(Boolean).join(' + ')})`);
       const onError = (error: Error & { level?: string }) => {
+        debug('ssh', `connection failed after ${Date.now() - started} ms: ${error.level ? `${error.level}: ` : ''}${error.message}`);
         client.end();
         reject(connectError(error, target, presentedKey));
       };
       client.once('ready', () => {
+        debug('ssh', `authenticated as ${target.username} in ${Date.now() - started} ms`);
         client.off('error', onError);
         resolve(new RemoteHost(client, target));
       });
@@ -86,6 +97,10 @@ export class RemoteHost {
 
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
+    return timed('remote', `$ ${command}`, () => this.exec(command, options), (r) => `exit ${r.exitCode ?? r.signal}`);
+  }
+
+  private exec(command: string, options: RunOptions): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       const fail = (error: unknown) => reject(remoteError(`could not run \`${command}\``, this.lostBecause ?? error, this.target));
       try {
@@ -101,6 +116,7 @@ export class RemoteHost {
    * with a pseudo-terminal when `pty` is given (a shell always gets one).
    */
   openSession(command: string | undefined, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+    debug('remote', `session: ${command === undefined ? 'login shell' : `$ ${command}`}${pty ? ` (pty ${pty.cols}x${pty.rows} ${pty.term})` : ''}`);
     return new Promise((resolve, reject) => {
       const done = (error: Error | undefined, channel: ClientChannel) =>
         (error ? reject(remoteError(`could not open ${command === undefined ? 'a shell' : `\`${command}\``}`, this.lostBecause ?? error, this.target)) : resolve(channel));
@@ -111,6 +127,11 @@ export class RemoteHost {
         done(error as Error, undefined as never);
       }
     });
+  }
+
+  /** How the connection reaches the host: straight to its address, or through a relay. */
+  get path(): string {
+    return this.target.via?.description ?? `direct to ${this.target.host}:${this.target.port}`;
   }
 
   /** Why the connection dropped, when it did. */

@@ -1,4 +1,6 @@
+import { connect } from 'node:net';
 import { LabvmError } from '../core/errors.js';
+import { debug } from '../core/debug-log.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
 import { upCommand } from '../core/hints.js';
@@ -86,9 +88,34 @@ export async function connectToRunningInstance(name: string, multipass = new Mul
   if (!info || info.state !== 'Running' || !info.ipv4) {
     throw new LabvmError(`The VM "${name}" is ${info ? `${info.state}${info.ipv4 ? '' : ' without an IP address'}` : 'missing'}.`, 'vm', hint);
   }
-  return connectToInstance(state, record, info.ipv4);
+  return connectToInstance(state, record, info.ipv4, undefined, multipass);
 }
 
-export function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number): Promise<RemoteHost> {
-  return instanceTarget(state, record, address).then((target) => RemoteHost.connect(target, readyTimeoutMs));
+/**
+ * Connects straight to the VM's address when it answers from here, else through `multipass exec` (VirtualBox's
+ * NAT, a VPN): either way one SSH connection, checked against the pinned host key.
+ */
+export async function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number,
+  multipass = new Multipass()): Promise<RemoteHost> {
+  const target = await instanceTarget(state, record, address);
+  if (await addressAnswers(address, target.port)) return RemoteHost.connect(target, readyTimeoutMs);
+  const via = { description: 'through `multipass exec` (the VM\'s address does not answer from here)', open: () => multipass.relayToSsh(state.name) };
+  return RemoteHost.connect({ ...target, via }, readyTimeoutMs);
+}
+
+const PROBE_MS = 3_000;
+
+/** A refused connection counts: the address is reachable, sshd is just not listening yet. */
+export function addressAnswers(address: string, port: number, timeoutMs = PROBE_MS): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: timeoutMs });
+    const done = (answers: boolean) => {
+      socket.destroy();
+      debug('ssh', `${address}:${port} ${answers ? 'answers' : 'does not answer'} from here`);
+      resolve(answers);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
 }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { LabvmError } from '../core/errors.js';
+import { debug, timed } from '../core/debug-log.js';
 import { multipassDaemonHint, multipassExecutable, multipassInstallHint } from '../core/platform.js';
 
 /** The one place that runs `multipass` and understands its output (contract: Multipass 1.16). */
@@ -82,6 +84,24 @@ interface RawInfo {
   state?: string;
 }
 
+/** Copies stdin to the VM's port 22 and back, bytes unchanged, until either side ends. */
+const SSH_RELAY = [
+  'import os, socket, sys, threading',
+  's = socket.create_connection(("127.0.0.1", 22))',
+  'def up():',
+  '    while True:',
+  '        data = os.read(0, 65536)',
+  '        if not data: break',
+  '        s.sendall(data)',
+  '    s.shutdown(socket.SHUT_WR)',
+  'threading.Thread(target=up, daemon=True).start()',
+  'while True:',
+  '    data = s.recv(65536)',
+  '    if not data: break',
+  '    sys.stdout.buffer.write(data)',
+  '    sys.stdout.buffer.flush()',
+].join('\n');
+
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const SPINNER_TICK = /\x08[|/\\-]?/g; // the spinner redraws its frame with a backspace
@@ -154,6 +174,23 @@ export class Multipass {
     await this.run(['stop', name]);
   }
 
+  /**
+   * A byte stream to the VM's own sshd (127.0.0.1:22 inside it), carried by `multipass exec`: for a VM whose
+   * address this computer cannot reach (VirtualBox's NAT, a VPN). The relay is Python, which every Ubuntu cloud
+   * image has (cloud-init is written in it); the SSH on top of it still checks the pinned host key.
+   */
+  relayToSsh(name: string): Duplex {
+    const child = spawn(this.executable, ['exec', name, '--', 'python3', '-c', SSH_RELAY], { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    const started = Date.now();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (code) => debug('multipass', `multipass exec ${name} -- python3 -c <relay to 127.0.0.1:22> -> exit ${code}${stderr ? `: ${firstLine(stderr)}` : ''} (${Date.now() - started} ms)`));
+    const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    child.on('error', (error) => stream.destroy(error));
+    stream.on('close', () => child.kill());
+    return stream;
+  }
+
   /** The virtualization backend (`multipass get local.driver`): qemu, hyperv, virtualbox, applevz. */
   async driver(): Promise<string> {
     return (await this.run(['get', 'local.driver'])).stdout.trim();
@@ -173,7 +210,9 @@ export class Multipass {
   ): Promise<RunResult> {
     let result: RunResult;
     try {
-      result = await this.runner(this.executable, args, options.stdin, options.onStdout, options.timeoutMs);
+      // Only the arguments are logged: stdin can be user-data with the VM's private host key.
+      result = await timed('multipass', `multipass ${args.join(' ')}`,
+        () => this.runner(this.executable, args, options.stdin, options.onStdout, options.timeoutMs), (r) => `exit ${r.exitCode}`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {

@@ -14,6 +14,7 @@
 //   MULTIPASS_DOUBLE_CLOUD_INIT_DELAY  seconds the instance waits before cloud-init (a slow boot)
 //   MULTIPASS_DOUBLE_DAEMON_DOWN=1     behave as if multipassd were unreachable
 //   MULTIPASS_DOUBLE_FAILING_RUNCMD    a shell line put first in the user-data's runcmd (to make provisioning fail)
+//   MULTIPASS_DOUBLE_UNROUTABLE=1      report each instance at an address the host cannot reach (exec still works)
 //   MULTIPASS_DOUBLE_PHASE_TIMEOUT     seconds the daemon waits for each launch phase, in place of the
 //                                      300 s default or --timeout (a slow network makes the real one give up)
 
@@ -117,6 +118,14 @@ function tcpAccepts(host: string, port: number, timeoutMs = 1000): Promise<boole
   });
 }
 
+/**
+ * With MULTIPASS_DOUBLE_UNROUTABLE=1 the instance is reported at an address this computer cannot reach (TEST-NET-1,
+ * RFC 5737), as behind VirtualBox's NAT or a VPN; `exec` still reaches it, as Multipass's own SSH path does.
+ */
+function reportedAddress(ip: string): string {
+  return process.env.MULTIPASS_DOUBLE_UNROUTABLE === '1' ? `192.0.2.${Number(ip.split('.')[3] ?? 1) || 1}` : ip;
+}
+
 async function toInstance(json: ContainerJson): Promise<Instance> {
   const container = json.Name.replace(/^\//, '');
   const labels = json.Config.Labels ?? {};
@@ -129,7 +138,7 @@ async function toInstance(json: ContainerJson): Promise<Instance> {
     name: labels[INSTANCE_LABEL] ?? container,
     container,
     state,
-    ipv4: state === 'Running' ? [ip] : [],
+    ipv4: state === 'Running' ? [reportedAddress(ip)] : [],
     labels,
     imageHash: json.Image.replace(/^sha256:/, ''),
     rootFsBytes: json.SizeRootFs ?? 0,

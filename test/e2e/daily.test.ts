@@ -2,11 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEd25519 } from '../../src/vm/keys.js';
-import { CLI, LabvmEnv, e2eUnavailable, finished, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import { CLI, LabvmEnv, e2eUnavailable, finished, inVm, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
 
 /** The daily commands (shell, exec) on one VM, through the Multipass test double and a real stand-in. */
 
@@ -133,7 +133,7 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     assert.equal(run.code, 0, run.stdout + run.stderr);
     for (const row of [/^pass {2}Node\.js +v\d+/m, /^pass {2}Multipass installed +multipass 1\.16\.3/m, /^pass {2}Multipass daemon +multipassd 1\.16\.3/m,
       /^pass {2}Virtualization driver +qemu/m, /^(pass|warn) {2}Free memory +\S+ free of \S+; up asks for 4G/m, /^(pass|warn) {2}Free disk .*up asks for 20G/m,
-      new RegExp(`^pass {2}VM ${name} +reachable at [\\d.]+:22, host key matches the pinned one`, 'm')]) {
+      new RegExp(`^pass {2}VM ${name} +reachable direct to [\\d.]+:22, host key matches the pinned one`, 'm')]) {
       assert.match(run.stdout, row);
     }
     const json = JSON.parse((await lab.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
@@ -157,6 +157,30 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     const missing = await lab.run(['doctor'], { LABVM_MULTIPASS: join(lab.home, 'no-multipass-here') });
     assert.equal(missing.code, 3);
     assert.match(missing.stdout, /^fail {2}Multipass installed +The multipass command was not found[\s\S]*fix: Install Multipass/m);
+  });
+
+  test('every command leaves a debug log in the state folder (multipass, SSH, remote commands, Docker API, with timings) and no secret in it; --verbose shows it live', async () => {
+    const verbose = await lab.run(['status', '--name', name, '--verbose']);
+    assert.equal(verbose.code, 0, verbose.stderr);
+    assert.match(verbose.stderr, /^\S+Z multipass +multipass info \S+ --format json -> exit 0 \(\d+ ms\)$/m);
+    const logs = (await readdir(join(lab.home, name, 'logs'))).sort();
+    const upLog = logs.find((file) => file.endsWith('-up.log'));
+    assert.ok(upLog, `an up log among ${logs.join(', ')}`);
+    assert.equal((await stat(join(lab.home, name, 'logs', upLog))).mode & 0o777, 0o600);
+    const text = await readFile(join(lab.home, name, 'logs', upLog), 'utf8');
+    for (const line of [/multipass +multipass launch 24\.04 --name \S+ .* -> exit 0 \(\d+ ms\)/, /multipass +multipass version --format json -> exit 0/,
+      /ssh +connecting to [\d.]+:22 as ubuntu \(key\)/, /ssh +host key SHA256:\S+ matches the host key labvm pinned/, /ssh +authenticated as ubuntu in \d+ ms/,
+      /remote +\$ test -e \/var\/lib\/labvm\/provisioned -> exit \d \(\d+ ms\)/, /docker +GET \/version -> ok \(\d+ ms\)/]) {
+      assert.match(text, line);
+    }
+    const clientKey = (await readFile(join(lab.home, name, 'id_ed25519'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('-----'));
+    const hostKey = inVm(name, 'cat /etc/ssh/ssh_host_ed25519_key').stdout.split('\n').filter((l) => l && !l.startsWith('-----'));
+    assert.ok(clientKey.length > 0 && hostKey.length > 0);
+    for (const file of logs) {
+      const log = await readFile(join(lab.home, name, 'logs', file), 'utf8');
+      assert.doesNotMatch(log, /PRIVATE KEY|ssh_keys|BEGIN /, file);
+      for (const keyLine of [...clientKey, ...hostKey]) assert.ok(!log.includes(keyLine.slice(0, 40)), `${file} holds key material`);
+    }
   });
 
   test('list shows the VM with its size and readiness, and a record whose VM is gone with the command that cleans it', async () => {
@@ -197,6 +221,7 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     const refused = await lab.run(['exec', '--name', name, '--', 'true']);
     assert.equal(refused.code, 4);
     assert.match(refused.stderr, /is Stopped/);
+    assert.match(refused.stderr, new RegExp(`debug log: ${join(lab.home, name, 'logs')}\\S+-exec\\.log`), 'a failure says where its log is');
 
     const started = await lab.run(['start', '--name', name]);
     assert.equal(started.code, 0, started.stderr);
