@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises';
@@ -37,37 +38,68 @@ interface ReportJson {
   controls: Array<{ name: string; answers: Array<{ cause: string; processSurvived?: boolean; killed?: boolean }> }>;
 }
 
-/** Every `sleep 600` on this machine and its NSpid, read from /proc by the test itself. */
-async function sleepsOnThisKernel(): Promise<Map<number, string>> {
+/** Reads a /proc file, or undefined when the process ended meanwhile. */
+const procFile = (pid: number, file: string) => readFile(`/proc/${pid}/${file}`, 'utf8').catch(() => undefined);
+
+/**
+ * Every `sleep 600` on this machine and its NSpid, read from /proc by the test itself. PIDs seen running something
+ * that will not become our sleep (anything but nsenter, or a sleep already read) are skipped on later sweeps, so
+ * a sweep stays short on a loaded machine and catches a sleep that lives for less than a second.
+ */
+async function sleepsOnThisKernel(skip = new Set<number>()): Promise<Map<number, string>> {
   const found = new Map<number, string>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')) !== 'sleep\u0000600\u0000') continue;
+  const pids = (await readdir('/proc'))
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => !skip.has(pid));
+  await Promise.all(
+    pids.map(async (pid) => {
+      const cmdline = await procFile(pid, 'cmdline');
+      if (cmdline === undefined) return;
+      if (cmdline !== 'sleep\u0000600\u0000') {
+        if (cmdline && !cmdline.startsWith('nsenter\u0000')) skip.add(pid);
+        return;
+      }
       const nspid = /^NSpid:\s*(.+)$/m
-        .exec(await readFile(`/proc/${entry}/status`, 'utf8'))?.[1]
+        .exec((await procFile(pid, 'status')) ?? '')?.[1]
         ?.trim()
         .split(/\s+/)
         .join(' ');
-      if (nspid) found.set(Number(entry), nspid);
-    } catch {
-      // the process ended while being read
-    }
-  }
+      if (nspid) found.set(pid, nspid);
+    }),
+  );
   return found;
 }
 
-/** Watches the sleeps while labvm runs; the ones with two NSpid levels are in a container of this engine. */
+/**
+ * Watches the sleeps while labvm runs and keeps the ones this engine's exercise containers started: their cgroup is
+ * that of a container labelled org.labvm.exercise (other tests' VM stand-ins run sleeps on this kernel too).
+ */
 function watchSleeps(): { stop: () => Promise<Map<number, string>> } {
   const seen = new Map<number, string>();
+  const skip = new Set<number>();
   let running = true;
   const loop = (async () => {
     while (running) {
-      for (const [pid, nspid] of await sleepsOnThisKernel()) if (nspid.split(' ').length === 2) seen.set(pid, nspid);
-      await delay(50);
+      for (const [pid, nspid] of await sleepsOnThisKernel(skip)) {
+        skip.add(pid);
+        if (await startedByTheExercise(pid)) seen.set(pid, nspid);
+      }
+      await delay(20);
     }
   })();
   return { stop: async () => ((running = false), await loop, seen) };
+}
+
+async function startedByTheExercise(pid: number): Promise<boolean> {
+  const id = /[0-9a-f]{64}/.exec((await procFile(pid, 'cgroup')) ?? '')?.[0];
+  if (!id) return false;
+  const labels = await new Promise<string>((resolve) =>
+    execFile('docker', ['inspect', '-f', `{{index .Config.Labels "${EXERCISE_LABEL}"}}`, id], (error, stdout) =>
+      resolve(error ? '' : stdout.trim()),
+    ),
+  );
+  return labels !== '' && labels !== '<no value>';
 }
 
 function labelledContainers(): string[] {
