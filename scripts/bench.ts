@@ -1,8 +1,7 @@
 /**
  * Speed of labvm's remote paths, as RATIOS against baselines measured in the same run (machines are shared and
  * noisy, so absolute times mean little and tests never assert on them). Needs the Multipass test double and its
- * stand-ins (`bash scripts/test-host/prepare.sh`). Starts one VM through the double, removes it at the end; the
- * `exercise --docker` row runs on this machine's own Docker engine (port 8080, container my-nginx-cntr).
+ * stand-ins (`bash scripts/test-host/prepare.sh`). Starts one VM through the double, removes it at the end.
  *
  *   npm run bench        (= npm run build && node dist/scripts/bench.js)
  *
@@ -15,21 +14,19 @@ import type { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import type { ConnectConfig } from 'ssh2';
+import { collectOutput, type ProcessOutput } from '../src/core/process.js';
 import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
+import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
+import { CLI, MULTIPASS_DOUBLE, ROOT, uniqueName } from '../test/support/labvm.js';
 import { HELPER_CAPABILITIES } from '../src/lab/engine-host.js';
 import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
-import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
-const MULTIPASS_DOUBLE = join(ROOT, 'test', 'double', 'bin', 'multipass');
 
 const ITERATIONS = { docker: 30, shell: 30, up: 10, engine: 5 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
@@ -37,32 +34,31 @@ const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, engine: 150_000 }
 /** The exercise's base image on machines without a registry (scripts/test-host/prepare.sh builds it). */
 const BASE_IMAGE = 'labvm-test/nginx-base:latest';
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessOutput> {
+  return collectOutput(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-async function execOk(command: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<Run> {
+async function execOk(command: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<ProcessOutput> {
   const run = await exec(command, args, env);
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}): ${(run.stderr || run.stdout).trim().slice(-1500)}`);
+  if (run.code !== 0)
+    throw new Error(`${what} failed (exit ${run.code}): ${(run.stderr || run.stdout).trim().slice(-1500)}`);
   return run;
 }
 
 let interrupted = false;
 
-interface Samples { labvm: number[]; baseline: number[] }
+interface Samples {
+  labvm: number[];
+  baseline: number[];
+}
 
 /** One untimed warm-up of each, then alternating timed runs until `iterations` or the budget. */
-async function measure(iterations: number, budgetMs: number, labvm: () => Promise<unknown>, baseline: () => Promise<unknown>): Promise<Samples> {
+async function measure(
+  iterations: number,
+  budgetMs: number,
+  labvm: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+): Promise<Samples> {
   await labvm();
   await baseline();
   const samples: Samples = { labvm: [], baseline: [] };
@@ -92,7 +88,12 @@ function ms(value: number): string {
   return value >= 10 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`;
 }
 
-interface Row { operation: string; baselineName: string; samples: Samples; verdict: (ratio: number) => string }
+interface Row {
+  operation: string;
+  baselineName: string;
+  samples: Samples;
+  verdict: (ratio: number) => string;
+}
 
 function printTable(rows: Row[]): void {
   const header = ['operation', 'n', 'labvm median (p90)', 'baseline median (p90)', 'ratio baseline/labvm'];
@@ -108,7 +109,11 @@ function printTable(rows: Row[]): void {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
-  const format = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(format(header));
   console.log(format(widths.map((w) => '-'.repeat(w))));
   for (const line of lines) console.log(format(line));
@@ -126,27 +131,39 @@ const modemSshAgent = createRequire(import.meta.url)('docker-modem/lib/ssh.js') 
  */
 function modemSshDockerVersion(ip: string, privateKey: string, trusted: Buffer): () => Promise<Docker.DockerVersion> {
   return () => {
-    const agent = modemSshAgent({ host: ip, port: 22, username: VM_USER, privateKey, hostVerifier: (key: Buffer) => key.equals(trusted) });
+    const agent = modemSshAgent({
+      host: ip,
+      port: 22,
+      username: VM_USER,
+      privateKey,
+      hostVerifier: (key: Buffer) => key.equals(trusted),
+    });
     return new Docker({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions).version();
   };
 }
 
 async function main(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'labvm-bench-'));
-  const name = `bench-${process.pid}-${Date.now().toString(36)}`;
+  const name = uniqueName('bench');
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', LABVM_HOME: home, LABVM_MULTIPASS: MULTIPASS_DOUBLE };
   const labvm = (args: string[], what: string) => execOk(process.execPath, [CLI, ...args], env, what);
   let remote: RemoteHost | undefined;
 
-  console.log(`labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-    `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up}, exercise --docker ${ITERATIONS.engine} ` +
-    `(time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000}/${BUDGET_MS.engine / 1000} s)`);
+  console.log(
+    `labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
+      `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up}, exercise --docker ${ITERATIONS.engine} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000}/${BUDGET_MS.engine / 1000} s)`,
+  );
   try {
     const upStarted = performance.now();
-    await labvm(['up', '--name', name, '--timeout', '300'], `labvm up --name ${name} (is the test host prepared? bash scripts/test-host/prepare.sh)`);
+    await labvm(
+      ['up', '--name', name, '--timeout', '300'],
+      `labvm up --name ${name} (is the test host prepared? bash scripts/test-host/prepare.sh)`,
+    );
     console.log(`VM ${name} ready through the Multipass double in ${ms(performance.now() - upStarted)}\n`);
 
-    const status = JSON.parse((await labvm(['status', '--name', name, '--json'], 'labvm status')).stdout) as { ipv4: string | null };
+    const status = JSON.parse((await labvm(['status', '--name', name, '--json'], 'labvm status')).stdout) as {
+      ipv4: string | null;
+    };
     if (!status.ipv4) throw new Error(`labvm status reports no IPv4 address for ${name}`);
     const ip = status.ipv4;
     const state = new InstanceState(name, home);
@@ -163,7 +180,9 @@ async function main(): Promise<void> {
     const [a, b] = [await viaLabvm.version(), await viaModemSsh()];
     if (a.Version !== b.Version) throw new Error(`the two Docker paths disagree: ${a.Version} vs ${b.Version}`);
     rows.push({
-      operation: 'docker version', baselineName: "dockerode over docker-modem's SSH agent, new per request as its protocol:'ssh' does (new SSH login + docker system dial-stdio per request)",
+      operation: 'docker version',
+      baselineName:
+        "dockerode over docker-modem's SSH agent, new per request as its protocol:'ssh' does (new SSH login + docker system dial-stdio per request)",
       samples: await measure(ITERATIONS.docker, BUDGET_MS.docker, () => viaLabvm.version(), viaModemSsh),
       verdict: (r) => `${r.toFixed(1)}× faster`,
     });
@@ -171,13 +190,18 @@ async function main(): Promise<void> {
     // 2. Shell commands: exec channels on the open connection vs one OpenSSH client process (and login) per command.
     const sshArgs = ['-F', state.path('sshConfig'), '-o', 'BatchMode=yes', hostAlias(name), 'true'];
     rows.push({
-      operation: 'shell `true`', baselineName: `ssh ${sshArgs.join(' ')} (system OpenSSH client per command)`,
-      samples: await measure(ITERATIONS.shell, BUDGET_MS.shell,
+      operation: 'shell `true`',
+      baselineName: `ssh ${sshArgs.join(' ')} (system OpenSSH client per command)`,
+      samples: await measure(
+        ITERATIONS.shell,
+        BUDGET_MS.shell,
         async () => {
           const result = await remote!.run('true');
-          if (result.exitCode !== 0) throw new Error(`\`true\` over labvm's connection exited ${result.exitCode}: ${result.stderr}`);
+          if (result.exitCode !== 0)
+            throw new Error(`\`true\` over labvm's connection exited ${result.exitCode}: ${result.stderr}`);
         },
-        () => execOk('ssh', sshArgs, env, 'ssh -F ssh_config')),
+        () => execOk('ssh', sshArgs, env, 'ssh -F ssh_config'),
+      ),
       verdict: (r) => `${r.toFixed(1)}× faster`,
     });
     remote.close();
@@ -185,13 +209,18 @@ async function main(): Promise<void> {
 
     // 3. `labvm up` on a ready VM vs the cheapest thing it must do anyway: ask Multipass about the instance.
     rows.push({
-      operation: 'up (ready VM)', baselineName: `multipass info ${name} --format json (the double, as labvm calls it)`,
-      samples: await measure(ITERATIONS.up, BUDGET_MS.up,
+      operation: 'up (ready VM)',
+      baselineName: `multipass info ${name} --format json (the double, as labvm calls it)`,
+      samples: await measure(
+        ITERATIONS.up,
+        BUDGET_MS.up,
         async () => {
           const run = await labvm(['up', '--name', name], 'labvm up on a ready VM');
-          if (!run.stdout.includes(`${name} was already ready`)) throw new Error(`labvm up did not take the ready path:\n${run.stdout}`);
+          if (!run.stdout.includes(`${name} was already ready`))
+            throw new Error(`labvm up did not take the ready path:\n${run.stdout}`);
         },
-        () => execOk(MULTIPASS_DOUBLE, ['info', name, '--format', 'json'], env, 'multipass info')),
+        () => execOk(MULTIPASS_DOUBLE, ['info', name, '--format', 'json'], env, 'multipass info'),
+      ),
       verdict: (r) => `up = ${(1 / r).toFixed(1)}× a bare multipass info`,
     });
 
@@ -201,7 +230,12 @@ async function main(): Promise<void> {
     printTable(rows);
   } finally {
     remote?.close();
-    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
+    const down = await exec(process.execPath, [CLI, 'down', '--name', name], env).catch((error: Error) => ({
+      code: -1,
+      signal: null,
+      stdout: '',
+      stderr: error.message,
+    }));
     if (down.code !== 0) {
       console.error(`warning: labvm down --name ${name} failed (exit ${down.code}): ${down.stderr.trim()}`);
       process.exitCode = 1;

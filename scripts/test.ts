@@ -32,7 +32,9 @@ function suiteFiles(suite: string): string[] {
 function testArguments(args: string[]): { flags: string[]; files: string[] } {
   const flags = args.filter((arg) => arg.startsWith('-'));
   const targets = args.filter((arg) => !arg.startsWith('-'));
-  const files = (targets.length > 0 ? targets : SUITES).flatMap((target) => (SUITES.includes(target) ? suiteFiles(target) : [target]));
+  const files = (targets.length > 0 ? targets : SUITES).flatMap((target) =>
+    SUITES.includes(target) ? suiteFiles(target) : [target],
+  );
   return { flags, files };
 }
 

@@ -1,96 +1,99 @@
 #!/usr/bin/env node
-import { cac } from 'cac';
+import { cac, type Command } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
-import { streamProgress } from './core/progress.js';
+import { DEFAULT_NAME } from './core/hints.js';
+import { progressFor } from './core/progress.js';
 import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
 import { echoDebugLog, saveDebugLog } from './core/debug-log.js';
 import { labvmHome } from './core/state.js';
 import { join } from 'node:path';
-import { builtInDefaults, resolveSettings, settingKeys } from './core/settings.js';
+import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
-import { lastValues } from './cli/options.js';
-import { doctorText, downText, errorText, listText, powerText, statusText, upSummary } from './cli/print.js';
+import { exerciseOptions, flag, markValues, nameOption, optionalText, text, upOptions, type RawOptions } from './cli/options.js';
+import { doctorText, downText, errorText, interruptedText, keptText, listText, powerText, statusText, upSummary } from './cli/print.js';
+import { formatHelp, suggestion, unknownOptionOf } from './cli/help.js';
+import { textWidth } from './core/text.js';
 
 /** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
 
 const useColor = (stream: NodeJS.WriteStream) => !process.env.NO_COLOR && !!stream.isTTY;
 const outStyle = styler(useColor(process.stdout));
 const errStyle = styler(useColor(process.stderr));
-const progress = streamProgress((line) => process.stderr.write(`${line}\n`), errStyle);
+const progress = progressFor(process.stderr, errStyle);
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
 cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
 cli.option('--verbose', 'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error');
 
-/** The settings flags can give, resolved against the environment, the config file and the built-in values. */
-function settingsFor(options: Record<string, unknown>) {
-  const flags = Object.fromEntries(settingKeys.map((key) => [key, options[key]]));
-  return resolveSettings(flags, options.config === undefined ? undefined : String(options.config));
+const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+
+/** The settings flags can give (as typed), resolved against the environment, the config file and the built-in values. */
+function settingsFor(given: RawOptions): Promise<Settings> {
+  const flags = Object.fromEntries(settingKeys.map((key) => [key, optionalText(given, key, kebab(key))]));
+  return resolveSettings(flags, optionalText(given, 'config', '--config'));
 }
 
 cli
   .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
-  .option('--memory <size>', `Memory, e.g. 4G (default: ${builtInDefaults.memory})`)
-  .option('--disk <size>', `Disk size, e.g. 20G (default: ${builtInDefaults.disk})`)
+  .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
+  .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
   .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
   .option('--timeout <seconds>', `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`)
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { up, previewUserData } = await import('./commands/up.js');
-    if (options.printCloudInit) return print(previewUserData());
-    const settings = await settingsFor(options);
-    print(upSummary(await up({ name: String(options.name), cpus: settings.cpus.value, memory: settings.memory.value,
-      disk: settings.disk.value, image: settings.image.value, timeout: settings.timeout.value }, progress), outStyle));
+    if (flag(given, 'printCloudInit')) return print(previewUserData());
+    print(upSummary(await up(upOptions(given, await settingsFor(given)), progress), outStyle));
   });
 
 cli
-  .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version, and what to run next')
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--json', 'Print one JSON object')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { status } = await import('./commands/status.js');
-    const report = await status(String(options.name));
-    print(options.json ? JSON.stringify(report, null, 2) : statusText(report, outStyle));
+    const report = await status(nameOption(given));
+    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : statusText(report, outStyle));
   });
 
 cli
   .command('down', 'Delete the VM (purged) and everything labvm created for it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .action(async (given) => {
-    const options = lastValues(given);
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
+  .action(async (given: RawOptions) => {
     const { down } = await import('./commands/down.js');
-    print(downText(await down(String(options.name), progress)));
+    print(downText(await down(nameOption(given), progress)));
   });
 
 cli
   .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
-  .option('--name <name>', 'Instance name (default: labvm)')
+  .option('--name <name>', `Instance name (default: ${DEFAULT_NAME})`)
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
   .option('--docker', 'Run on this computer\'s Docker engine (Docker Desktop, Colima, OrbStack, Linux) through a privileged helper container: no VM, no SSH')
   .option('--context <name>', 'With --docker: the docker CLI context to use (default: DOCKER_HOST, DOCKER_CONTEXT, or the current context)')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
   .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
-  .option('--report <file.md>', 'Also write the report as Markdown to this file')
+  .option('--report <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
+  .option('--force', 'Overwrite the --report file if it exists')
   .option('--json', 'Print the report as one JSON object')
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
   .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
   .example('labvm exercise --docker --controls')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
+    const options = exerciseOptions(given, await settingsFor(given));
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
       import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
-    const { report, markdownFile } = await exercise({ ...options, baseImage: (await settingsFor(options)).baseImage.value }, progress);
-    print(options.json ? JSON.stringify(toJson(report), null, 2) : renderTerminal(report, { color: useColor(process.stdout) }).trimEnd());
+    const { report, markdownFile, kept } = await exercise(options, progress);
+    print(flag(given, 'json') ? JSON.stringify(toJson(report), null, 2)
+      : renderTerminal(report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd());
+    if (kept) process.stderr.write(`${keptText(kept)}\n`);
     if (markdownFile) process.stderr.write(`Markdown report written to ${markdownFile}\n`);
   });
 
@@ -100,55 +103,51 @@ const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, std
 
 cli
   .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .example('labvm shell')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { shell } = await import('./commands/shell.js');
-    commandExit = await shell(String(options.name), localTerminal());
+    commandExit = await shell(nameOption(given), localTerminal());
   });
 
 cli
   .command('exec', 'Run one command on the VM; its exit code, stdin, stdout and stderr are passed through')
   .usage('exec [--name <name>] -- <command> [args...]')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .example('labvm exec -- docker ps')
   .example('labvm exec --name lab2 -- sh -c "uname -r; id"')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { exec } = await import('./commands/shell.js');
-    commandExit = await exec(String(options.name), (options['--'] as string[] | undefined) ?? [], localTerminal());
+    const command = Array.isArray(given['--']) ? given['--'].map(String) : [];
+    commandExit = await exec(nameOption(given), command, localTerminal());
   });
 
 cli
   .command('list', 'List the VMs labvm created: state, address, release, size, and whether each is ready')
   .alias('ls')
   .option('--json', 'Print one JSON array')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { list } = await import('./commands/list.js');
     const entries = await list();
-    print(options.json ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
+    print(flag(given, 'json') ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
   });
 
 cli
   .command('stop', 'Stop (park) the VM without deleting it; `labvm start` or `labvm up` resumes it')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--all', 'Stop every VM labvm created')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { stop } = await import('./commands/power.js');
-    print(powerText(await stop({ name: String(options.name), all: !!options.all }, progress)));
+    print(powerText(await stop({ name: nameOption(given), all: flag(given, 'all') }, progress)));
   });
 
 cli
   .command('start', 'Start a stopped VM and wait until it answers over SSH')
-  .option('--name <name>', 'Instance name', { default: 'labvm' })
-  .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: 300 })
-  .action(async (given) => {
-    const options = lastValues(given);
+  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
+  .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: '300' })
+  .action(async (given: RawOptions) => {
     const [{ start }, { parsePositiveInteger }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
-    print(powerText([await start(String(options.name), parsePositiveInteger(options.timeout, 'timeout'), progress)]));
+    print(powerText([await start(nameOption(given), parsePositiveInteger(text(given, 'timeout', '--timeout'), 'timeout'), progress)]));
   });
 
 cli
@@ -160,50 +159,102 @@ cli
   .option('--image <image>', 'Show as for `labvm up --image`')
   .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
   .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`')
-  .action(async (given) => {
-    const options = lastValues(given);
+  .action(async (given: RawOptions) => {
     const { doctor } = await import('./commands/doctor.js');
-    const report = await doctor(await settingsFor(options));
-    print(options.json ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
+    const report = await doctor(await settingsFor(given));
+    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
     if (!report.ok) commandExit = ExitCode.prerequisite;
   });
 
-cli.help();
+cli
+  .command('help [command]', 'Show the commands, or one command\'s options')
+  .action((command: string | undefined) => showHelp(command));
+
+cli
+  .command('version', 'Print labvm\'s version')
+  .action(() => cli.outputVersion());
+
+cli.help((sections) => formatHelp(sections, cli.matchedCommand, process.stdout.columns));
 cli.version(labvmVersion());
 
+function showHelp(name: string | undefined): void {
+  if (name === undefined) {
+    cli.matchedCommand = undefined;
+    return cli.globalCommand.outputHelp();
+  }
+  const command = commandNamed(name);
+  if (!command) throw unknownCommand(name);
+  cli.matchedCommand = command;
+  command.outputHelp();
+}
+
+const commandNamed = (name: string): Command | undefined =>
+  cli.commands.find((command) => command.name === name || command.aliasNames.includes(name));
+
+function unknownCommand(name: string): LabvmError {
+  const guess = suggestion(name, cli.commands.map((command) => command.name));
+  return new LabvmError(`Unknown command "${name}".${guess ? ` Did you mean \`labvm ${guess}\`?` : ''}`, 'usage',
+    'Run `labvm help` to see the commands.');
+}
+
+/** Names of the options that take a value, whose text must reach labvm as typed (see markValues). */
+function valueOptions(): Set<string> {
+  return new Set([cli.globalCommand, ...cli.commands].flatMap((command) => command.options)
+    .filter((option) => !option.isBoolean).flatMap((option) => option.names));
+}
+
 async function main(argv: string[]): Promise<number> {
-  const parsed = cli.parse(argv, { run: false });
+  const parsed = cli.parse(markValues(argv, valueOptions()), { run: false });
   if (!cli.matchedCommand) {
     if (parsed.options.help || parsed.options.version) return ExitCode.ok;
     const unknown = parsed.args[0];
-    process.stderr.write(`${errorText(new LabvmError(unknown ? `Unknown command "${unknown}".` : 'No command given.', 'usage',
-      'Run `labvm --help` to see the commands.'), errStyle)}\n`);
-    return ExitCode.usage;
+    throw unknown ? unknownCommand(String(unknown)) : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
   }
   if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
   await cli.runMatchedCommand();
   return commandExit;
 }
 
+/** cac's own errors (unknown option, missing value) become usage errors naming the command and a likely fix. */
+function usageErrorOf(error: Error): LabvmError {
+  const command = cli.matchedCommand;
+  const options = command ? [...command.options, ...cli.globalCommand.options].map((option) => option.rawName.split(/[ ,]/)[0]!) : [];
+  const unknown = unknownOptionOf(error.message);
+  const guess = unknown && suggestion(unknown, options.filter((name) => name.startsWith('--')));
+  const message = unknown ? `Unknown option \`${unknown}\`` : error.message;
+  const help = command ? `labvm help ${command.name}` : 'labvm help';
+  return new LabvmError(`${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`, 'usage', `Run \`${help}\` for the options.`,
+    undefined, { cause: error });
+}
+
 /** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
 function saveLog(): Promise<string | undefined> {
-  const options = cli.matchedCommand ? lastValues(cli.options) : {};
-  const folder = typeof options.name === 'string' && !options.all ? join(labvmHome(), options.name) : labvmHome();
+  const name = cli.matchedCommand && !flag(cli.options, 'all') ? nameGiven() : undefined;
+  const folder = name ? join(labvmHome(), name) : labvmHome();
   return saveDebugLog(folder, cli.matchedCommandName ?? 'labvm').catch(() => undefined);
 }
 
 function exitCodeOf(error: unknown): number {
   if (error instanceof LabvmError) return error.exitCode;
-  if (error instanceof Error && error.name === 'CACError') return ExitCode.usage;
   return ExitCode.internal;
 }
 
+/** The --name of the running command, for hints; undefined when it has none or it cannot be read. */
+function nameGiven(): string | undefined {
+  try {
+    return nameOption(cli.options);
+  } catch {
+    return undefined;
+  }
+}
+
 process.on('SIGINT', () => {
+  progress.abandon('interrupted');
   if (deliverInterrupt()) {
-    process.stderr.write(`\n${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
+    process.stderr.write(`${errStyle.red('labvm: interrupted;')} cleaning up (Ctrl-C again to quit at once)…\n`);
     return;
   }
-  process.stderr.write(`\n${errStyle.red('labvm: interrupted.')} Run the same command again to resume, or \`labvm down\` to remove the VM.\n`);
+  process.stderr.write(`${interruptedText(cli.matchedCommand?.name, nameGiven(), errStyle)}\n`);
   process.exit(ExitCode.interrupted);
 });
 
@@ -213,13 +264,11 @@ main(process.argv).then(
     process.exitCode = code;
   },
   async (error: unknown) => {
-    const wrapped = error instanceof Error && error.name === 'CACError'
-      ? new LabvmError(error.message, 'usage', 'Run `labvm <command> --help` for the options.', undefined, { cause: error })
-      : error;
-    const causes = process.env.LABVM_DEBUG === '1' || !!cli.options.verbose;
+    const wrapped = error instanceof Error && error.name === 'CACError' ? usageErrorOf(error) : error;
+    const causes = process.env.LABVM_DEBUG === '1' || flag(cli.options, 'verbose');
     process.stderr.write(`${errorText(wrapped, errStyle, { causes })}\n`);
     const log = await saveLog();
     if (log) process.stderr.write(`  debug log: ${log}\n`);
-    process.exitCode = exitCodeOf(error);
+    process.exitCode = exitCodeOf(wrapped);
   },
 );

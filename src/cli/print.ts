@@ -3,10 +3,11 @@ import type { Styler } from '../core/ansi.js';
 import type { UpSummary } from '../commands/up.js';
 import type { StatusReport } from '../commands/status.js';
 import type { DownResult } from '../commands/down.js';
+import type { ExerciseResult } from '../commands/exercise.js';
 import type { ListEntry } from '../commands/list.js';
 import type { PowerResult } from '../commands/power.js';
 import type { DoctorReport } from '../commands/doctor.js';
-import { upCommand } from '../core/hints.js';
+import { labvmCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
 
@@ -19,21 +20,20 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     `  release  ${summary.release}`,
     `  docker   ${summary.dockerVersion} (reached over SSH)`,
     `  path     SSH ${summary.sshPath}`,
-    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    labvm shell${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
+    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    ${labvmCommand('shell', summary.name)}`,
     '',
-    `Next: labvm exercise${summary.name === 'labvm' ? '' : ` --name ${summary.name}`}`,
+    `Next: ${labvmCommand('exercise', summary.name)}`,
   ].join('\n');
 }
 
 export function statusText(report: StatusReport, style: Styler): string {
-  if (report.state === 'absent') {
-    return `${report.name}: no such instance. Create it with \`${upCommand(report.name)}\`.`;
-  }
+  const summary = [style.bold(report.says), `next: ${report.next}`];
+  if (report.state === 'absent') return summary.join('\n');
   const docker = report.docker.reachable
     ? `${report.docker.version} (reachable over SSH)`
     : report.docker.error ? `not reachable: ${report.docker.error}` : 'not checked';
   return [
-    style.bold(report.name),
+    summary[0],
     `  state       ${report.state}${report.managedByLabvm ? '' : ' (not created by labvm)'}`,
     `  address     ${report.ipv4 ?? '-'}`,
     `  release     ${report.release ?? '-'}`,
@@ -41,6 +41,7 @@ export function statusText(report: StatusReport, style: Styler): string {
     `  docker      ${docker}`,
     `  ssh path    ${report.sshPath ?? '-'}`,
     `  state dir   ${report.stateDir ?? '-'}`,
+    summary[1],
   ].join('\n');
 }
 
@@ -70,7 +71,7 @@ export function listText(entries: ListEntry[], style: Styler): string {
 export function powerText(results: PowerResult[]): string {
   if (results.length === 0) return 'No labvm VM to stop.';
   return results.map((r) => {
-    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`labvm start${r.name === 'labvm' ? '' : ` --name ${r.name}`}\`.`;
+    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`${labvmCommand('start', r.name)}\`.`;
     if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
     return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
   }).join('\n');
@@ -107,6 +108,29 @@ export function errorText(error: unknown, style: Styler, options: ErrorTextOptio
   if (options.causes) lines.push(...causeLines(error, style));
   if (error.hint) lines.push(`  next: ${error.hint}`);
   return lines.join('\n');
+}
+
+/**
+ * What Ctrl-C leaves behind, said after an interrupt that no command took: only `up` and `down` change a VM, and
+ * their hint names the same VM (--name) the interrupted command was working on.
+ */
+export function interruptedText(command: string | undefined, name: string | undefined, style: Styler): string {
+  const head = style.red('labvm: interrupted.');
+  if (name === undefined) return head;
+  if (command === 'up') {
+    return `${head} Run \`${labvmCommand('up', name)}\` to resume, or \`${labvmCommand('down', name)}\` to remove the VM.`;
+  }
+  if (command === 'down') return `${head} Run \`${labvmCommand('down', name)}\` again to finish removing the VM.`;
+  return head;
+}
+
+/** After --keep: where the container is and the commands to explore it (question 2 left it stopped). */
+export function keptText(kept: NonNullable<ExerciseResult['kept']>): string {
+  return [
+    `Kept ${kept.container} (stopped) for exploring. Log in with:`,
+    `  ${kept.login}`,
+    `then: docker start ${kept.container} && docker exec -it ${kept.container} sh`,
+  ].join('\n');
 }
 
 /** One dimmed line per error underneath, outermost first. */

@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { freemem, homedir, totalmem } from 'node:os';
 import { LabvmError, errorMessage } from '../core/errors.js';
+import { DEFAULT_NAME } from '../core/hints.js';
 import { multipassDaemonHint } from '../core/platform.js';
 import { settingKeys, type SettingKey, type Settings, type Setting } from '../core/settings.js';
 import { InstanceState, recordedInstanceNames } from '../core/state.js';
@@ -132,7 +133,7 @@ async function vmChecks(multipass: Multipass): Promise<Check[]> {
 
 async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Promise<Check> {
   const name = `VM ${state.name}`;
-  const nameFlag = state.name === 'labvm' ? '' : ` --name ${state.name}`;
+  const nameFlag = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
   if (!info || info.state === 'Deleted') return warn(name, 'gone from Multipass; labvm\'s record is left', `Run \`labvm down${nameFlag}\` to remove it.`);
   if (info.state !== 'Running') return pass(name, `${info.state} (\`labvm start${nameFlag}\` resumes it)`);
   if (!info.ipv4) return fail(name, 'Running without an IP address', `Check \`multipass info ${state.name}\`; on VirtualBox use Hyper-V.`);

@@ -1,4 +1,4 @@
-import { access, constants, writeFile } from 'node:fs/promises';
+import { access, constants, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { errorMessage, usageError } from '../core/errors.js';
 import { abortOnInterrupt } from '../core/interrupt.js';
@@ -8,16 +8,18 @@ import type { Method } from '../lab/evidence.js';
 import { EngineExerciseHost } from '../lab/engine-host.js';
 import { SshExerciseHost } from '../lab/host.js';
 import { connectToEngine } from '../remote/docker-engine.js';
-import { gatherEvidence } from '../lab/run.js';
+import { DEFAULT_NAME } from '../core/hints.js';
+import { CONTAINER_NAME, gatherEvidence } from '../lab/run.js';
+import { InstanceState } from '../core/state.js';
+import { hostAlias } from '../vm/instance.js';
 import { hostTarget } from '../remote/host-target.js';
 import { RemoteHost } from '../remote/ssh.js';
 import { buildReport, type ExerciseReport } from '../report/model.js';
 import { renderMarkdown } from '../report/markdown.js';
-import { connectToRunningInstance } from '../vm/instance.js';
-
-const DEFAULT_INSTANCE = 'labvm';
+import { connectToReadyInstance } from '../vm/situation.js';
 
 export interface ExerciseCommandOptions {
+  /** Absent unless given: the labvm VM named DEFAULT_NAME. */
   name?: string;
   host?: string;
   /** The laptop's own Docker engine instead of a VM or SSH host; context picks a docker CLI context. */
@@ -27,6 +29,8 @@ export interface ExerciseCommandOptions {
   method: string;
   baseImage: string;
   report?: string;
+  /** Overwrite an existing --report file. */
+  force?: boolean;
   controls?: boolean;
   keep?: boolean;
 }
@@ -35,12 +39,14 @@ export interface ExerciseResult {
   report: ExerciseReport;
   /** Where the Markdown report was written, when --report was given. */
   markdownFile?: string;
+  /** With --keep: the container left in place, and the ssh command that logs in where it is. */
+  kept?: { container: string; login: string };
 }
 
 /** Connects, runs the experiment, interprets the evidence; the CLI prints the result. */
 export async function exercise(options: ExerciseCommandOptions, progress: Progress): Promise<ExerciseResult> {
   const method = parseMethod(options.method);
-  const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report);
+  const markdownFile = options.report === undefined ? undefined : await checkReportFile(options.report, !!options.force);
   const { signal, dispose } = abortOnInterrupt();
   try {
     checkTargetOptions(options);
@@ -50,14 +56,14 @@ export async function exercise(options: ExerciseCommandOptions, progress: Progre
     try {
       const startedAt = new Date();
       const evidence = await gatherEvidence(host, {
-        target: host.target, method, baseImage: options.baseImage,
+        target: host instanceof SshExerciseHost && !options.host ? instanceName(options) : host.target, method, baseImage: options.baseImage,
         controls: !!options.controls, keep: !!options.keep, signal,
       }, progress);
       const report = buildReport(evidence, {
         startedAt: startedAt.toISOString(), durationSeconds: (Date.now() - startedAt.getTime()) / 1000, labvmVersion: labvmVersion(),
       });
       if (markdownFile) await writeFile(markdownFile, renderMarkdown(report), 'utf8');
-      return { report, markdownFile };
+      return { report, markdownFile, kept: options.keep ? { container: CONTAINER_NAME, login: loginCommand(options, host) } : undefined };
     } finally {
       await host.close().catch((error: unknown) => progress.note(`Could not remove the helper container: ${errorMessage(error)}`));
     }
@@ -71,15 +77,20 @@ function parseMethod(method: string): Method {
   throw usageError(`Unknown --method "${method}".`, 'Use --method native (the host\'s nsenter) or --method container (a helper container).');
 }
 
-/** Checked before anything runs, so a typo in the path does not cost a whole run. */
-async function checkReportFile(file: string): Promise<string> {
+/** Checked before anything runs, so a typo in the path does not cost a whole run, nor overwrite a file unasked. */
+async function checkReportFile(file: string, force: boolean): Promise<string> {
   if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`);
   const path = resolve(file);
+  if (!force && (await stat(path).then(() => true, () => false))) {
+    throw usageError(`The report file ${path} already exists.`, 'Add --force to overwrite it, or pass --report another file name.');
+  }
   await access(dirname(path), constants.W_OK).catch((error: unknown) => {
     throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'Pass --report a file in a folder that exists and that you can write to.');
   });
   return path;
 }
+
+const instanceName = (options: ExerciseCommandOptions) => options.name ?? DEFAULT_NAME;
 
 /** One target per run: the labvm VM (default), an SSH host, or the local Docker engine. */
 function checkTargetOptions(options: ExerciseCommandOptions): void {
@@ -93,10 +104,18 @@ function checkTargetOptions(options: ExerciseCommandOptions): void {
 
 async function connect(options: ExerciseCommandOptions): Promise<SshExerciseHost> {
   if (options.host) return new SshExerciseHost(await RemoteHost.connect(await hostTarget(options.host, options.identity)), 'ssh-host');
-  return new SshExerciseHost(await connectToRunningInstance(options.name ?? DEFAULT_INSTANCE), 'vm');
+  return new SshExerciseHost(await connectToReadyInstance(instanceName(options), 'exercise'), 'vm');
 }
 
 async function connectEngine(context?: string): Promise<EngineExerciseHost> {
   const { docker, endpoint } = await connectToEngine(context);
   return new EngineExerciseHost(docker, endpoint);
+}
+
+/** How to get where a --keep container stays: labvm's ssh_config for its VM, plain ssh for --host, the engine itself for --docker. */
+function loginCommand(options: ExerciseCommandOptions, host: SshExerciseHost | EngineExerciseHost): string {
+  if (!(host instanceof SshExerciseHost)) return `(none needed: the container is on ${host.target})`;
+  if (!options.host) return `ssh -F "${new InstanceState(instanceName(options)).path('sshConfig')}" ${hostAlias(instanceName(options))}`;
+  const { username, host: address, port } = host.remote.target;
+  return `ssh ${port === 22 ? '' : `-p ${port} `}${username}@${address}`;
 }

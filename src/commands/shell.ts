@@ -1,7 +1,7 @@
 import { usageError } from '../core/errors.js';
 import { attachSession, type LocalTerminal } from '../remote/session.js';
 import { shellQuote } from '../remote/ssh.js';
-import { connectToRunningInstance } from '../vm/instance.js';
+import { connectToReadyInstance } from '../vm/situation.js';
 
 /** An interactive login shell on the VM over labvm's pinned SSH trust; resolves the shell's exit status. */
 export async function shell(name: string, local: LocalTerminal): Promise<number> {
@@ -15,7 +15,7 @@ export async function exec(name: string, argv: string[], local: LocalTerminal): 
 }
 
 async function attached(name: string, command: string | undefined, local: LocalTerminal): Promise<number> {
-  const remote = await connectToRunningInstance(name);
+  const remote = await connectToReadyInstance(name, 'shell', false);
   try {
     return await attachSession(remote, command, local);
   } finally {

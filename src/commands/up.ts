@@ -1,7 +1,7 @@
 import { LabvmError } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName, parseSize, parsePositiveInteger } from '../core/validate.js';
+import { validateInstanceName, parseSize } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
 import { ensureClientKey, hostAlias, pinAndRecord, writeSshConfig, connectToInstance } from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
@@ -9,13 +9,14 @@ import { Multipass, type InstanceInfo } from '../vm/multipass.js';
 import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
 import { labvmVersion } from '../core/version.js';
 
+/** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked by validateUpOptions). */
 export interface UpOptions {
   name: string;
-  cpus: number | string;
+  cpus: number;
   memory: string;
   disk: string;
   image: string;
-  timeout: number | string;
+  timeoutSeconds: number;
 }
 
 export interface UpSummary {
@@ -36,11 +37,11 @@ export interface UpSummary {
 const MIN_MEMORY = 512 * 1024 ** 2;
 const MIN_DISK = 4 * 1024 ** 3;
 
-export function validateUpOptions(options: UpOptions): UpOptions & { cpus: number; timeout: number } {
+export function validateUpOptions(options: UpOptions): UpOptions {
   validateInstanceName(options.name);
   parseSize(options.memory, 'memory', MIN_MEMORY);
   parseSize(options.disk, 'disk', MIN_DISK);
-  return { ...options, cpus: parsePositiveInteger(options.cpus, 'CPU count'), timeout: parsePositiveInteger(options.timeout, 'timeout') };
+  return options;
 }
 
 /** The user-data `up --print-cloud-init` shows: the same rendering, private keys redacted, nothing launched. */
@@ -51,7 +52,7 @@ export function previewUserData(): string {
 
 export async function up(input: UpOptions, progress: Progress, multipass = new Multipass()): Promise<UpSummary> {
   const options = validateUpOptions(input);
-  const deadline = Deadline.in(options.timeout);
+  const deadline = Deadline.in(options.timeoutSeconds);
   await progress.phase('preflight', () => multipass.preflight(), (v) => `Multipass ${v.daemon}`);
 
   const state = new InstanceState(options.name);
@@ -71,7 +72,7 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
   return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning ? existing : undefined);
 }
 
-async function launch(options: UpOptions & { cpus: number; timeout: number }, state: InstanceState, multipass: Multipass,
+async function launch(options: UpOptions, state: InstanceState, multipass: Multipass,
   existing: InstanceInfo | undefined, progress: Progress, deadline: Deadline): Promise<InstanceRecord> {
   if (existing?.state === 'Deleted') {
     // Deleted instances still hold their name in Multipass; this one is labvm's own (it has a record).
@@ -123,12 +124,12 @@ async function followToReady(name: string, state: InstanceState, record: Instanc
   let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
     (update) => waitForSsh(state, record, address, deadline, update));
   try {
-    const cloudInit = await progress.phase('cloud-init finished', () => waitForCloudInit(remote, name, deadline), (outcome) => outcome.summary);
+    const cloudInit = await progress.phase('cloud-init finished', (update) => waitForCloudInit(remote, name, deadline, update), (outcome) => outcome.summary);
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
     }
-    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote), (v) => `Docker ${v}`);
+    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote, name), (v) => `Docker ${v}`);
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
       name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,

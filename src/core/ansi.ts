@@ -9,6 +9,3 @@ export function styler(enabled: boolean): Styler {
   const make = ([open, close]: readonly [number, number]) => (text: string) => (enabled && text ? `\u001b[${open}m${text}\u001b[${close}m` : text);
   return Object.fromEntries(Object.entries(CODES).map(([name, codes]) => [name, make(codes)])) as Styler;
 }
-
-export const plainStyle: Styler = styler(false);
-export const ansiStyle: Styler = styler(true);

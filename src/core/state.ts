@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hasPosixModes, type Platform, currentPlatform } from './platform.js';
 import { LabvmError } from './errors.js';
+import { labvmCommand } from './hints.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -85,7 +86,7 @@ export class InstanceState {
     throw new LabvmError(
       `The labvm record ${this.path('record')} is damaged.`,
       'vm',
-      `Run \`labvm down --name ${this.name}\` to remove the instance and its state, then \`labvm up\` again.`,
+      `Run \`${labvmCommand('down', this.name)}\` to remove the instance and its state, then \`${labvmCommand('up', this.name)}\` again.`,
     );
   }
 

@@ -27,7 +27,8 @@ export async function buildExerciseImage(host: ExerciseHost, baseImage: string, 
         const line = (event.stream ?? event.status ?? '').trim();
         const intermediate = /^---> Running in ([0-9a-f]{12,64})$/.exec(line)?.[1];
         if (intermediate) intermediates.push(intermediate);
-        if (line) onLine(line);
+        const step = buildStep(line);
+        if (step) onLine(step);
       });
   }).catch(async (error: unknown) => {
     // A cancelled build leaves its step's container for the engine to remove later: remove it now.
@@ -51,4 +52,14 @@ async function removeContainerAndWait(host: ExerciseHost, id: string): Promise<v
   const gone = () => container.remove({ force: true }).then(() => false, (error: { statusCode?: number }) => error.statusCode === 404);
   // The build's own error is what the user must see: a container still going after 10 s is left to the engine.
   await waitUntil(gone, { timeoutMs: 10_000, intervalMs: 200 });
+}
+
+const STEP_WIDTH = 72;
+
+/** "Step 2/3 : RUN apt-get update && ..." as a short progress detail; other build output is not shown. */
+export function buildStep(line: string): string | undefined {
+  const step = /^Step (\d+\/\d+) : (.*)$/s.exec(line);
+  if (!step) return undefined;
+  const text = `step ${step[1]}: ${step[2]!.replace(/\s+/g, ' ')}`;
+  return text.length > STEP_WIDTH ? `${text.slice(0, STEP_WIDTH - 1)}…` : text;
 }

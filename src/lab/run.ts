@@ -199,7 +199,7 @@ async function stopAndObserve(host: ExerciseHost, containerName: string, sleep: 
   };
 }
 
-type Step = <T>(name: string, work: (update: (detail: string) => void) => Promise<T>, describe?: (result: T) => string) => Promise<T>;
+type Step = Progress['phase'];
 
 /** Controls: the same experiment with one thing changed, each expected to flip one answer. */
 async function runControls(host: ExerciseHost, sleepers: Sleepers, image: string, options: ExerciseOptions, step: Step): Promise<ControlEvidence[]> {

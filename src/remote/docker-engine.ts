@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type Docker from 'dockerode';
-import { Dockerode } from './dockerode.js';
+import { dockerode } from './dockerode.js';
 import { LabvmError, dockerErrorMessage } from '../core/errors.js';
 import { currentPlatform } from '../core/platform.js';
 import { resolveDockerEndpoint, type DockerEndpoint } from './docker-endpoint.js';
@@ -16,6 +16,7 @@ export async function connectToEngine(context?: string): Promise<{ docker: Docke
     readFile: (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined),
     exists: existsSync,
   });
+  const Dockerode = dockerode();
   const docker = new Dockerode(dockerOptions(endpoint));
   try {
     // dockerode takes an abort signal here, though its types omit the argument.

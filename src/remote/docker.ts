@@ -1,10 +1,10 @@
 import { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { Dockerode } from './dockerode.js';
 import type { Client, ClientChannel } from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { debug } from '../core/debug-log.js';
+import { dockerode } from './dockerode.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -45,6 +45,7 @@ function dockerSocketError(error: Error): LabvmError {
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
 function dockerThrough(agent: Agent): Docker {
+  const Dockerode = dockerode();
   return logged(new Dockerode({ protocol: 'http', host: 'localhost', port: 2375, agent } as Docker.DockerOptions));
 }
 

@@ -1,32 +1,28 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import Module, { createRequire } from 'node:module';
 import type Docker from 'dockerode';
 
 const require = createRequire(import.meta.url);
+const SESSION = 'dockerode/lib/session.js';
+let loaded: typeof Docker | undefined;
 
 /**
- * dockerode, loaded without its BuildKit session support. dockerode requires that module (and through it gRPC and
- * protobuf, about 130 modules) at load time, only for `buildImage` with `version: '2'`, which labvm never asks
- * for; loading them is most of labvm's start-up time. If a later dockerode moves the file, nothing is skipped.
+ * dockerode, without loading its BuildKit session support up front. Loading dockerode requires @grpc/grpc-js and
+ * protobufjs at once (about 150 ms of CPU, more than all of an exercise's Docker API calls) for BuildKit builds,
+ * which labvm never asks for: it uses the classic builder. The session module is put in require's cache as a stub
+ * that loads the real one on its first call, so a BuildKit build would still work, only later.
  */
-function loadDockerode(): typeof Docker {
-  const main = require.resolve('dockerode');
-  const session = join(dirname(main), 'session.js');
+export function dockerode(): typeof Docker {
+  if (loaded) return loaded;
+  const session = require.resolve(SESSION);
   if (!require.cache[session]) {
-    try {
-      require.resolve(session);
-      const module = new (require('node:module') as { Module: new (id: string) => NodeJS.Module }).Module(session);
-      module.filename = session;
-      module.loaded = true;
-      module.exports = () => {
-        throw new Error('BuildKit sessions are not available in labvm (buildImage with version 2).');
-      };
-      require.cache[session] = module;
-    } catch {
-      // not where this dockerode keeps it: load dockerode as it is
-    }
+    const stub = new Module(session);
+    stub.filename = session;
+    stub.loaded = true;
+    stub.exports = (...args: unknown[]): unknown => {
+      delete require.cache[session];
+      return (require(session) as (...args: unknown[]) => unknown)(...args);
+    };
+    require.cache[session] = stub;
   }
-  return require('dockerode') as typeof Docker;
+  return (loaded = require('dockerode') as typeof Docker);
 }
-
-export const Dockerode = loadDockerode();

@@ -31,6 +31,7 @@ export async function hostTarget(spec: string, identity: string | undefined, env
     trustSource: `the key recorded for it in ${knownHostsFile}`,
     label: `${username}@${host}`,
     trustHint: `If the host was reinstalled, verify its new fingerprint, update ${knownHostsFile} (ssh-keygen -R ${host}), and try again.`,
+    reachHint: `Check that ${host} is up, that sshd listens on port ${port}, and that it is reachable from this computer (VPNs and firewalls can block it).`,
   };
 }
 

@@ -22,6 +22,8 @@ export interface SshTarget {
   /** How to name the target in messages and what to run to repair trust. */
   label: string;
   trustHint: string;
+  /** What to check when the host cannot be reached or the connection drops. */
+  reachHint: string;
 }
 
 export interface CommandResult {
@@ -210,7 +212,7 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
   return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm',
-    'Check that the VM is running (`labvm status`) and reachable from this computer (VPNs and firewalls can block it).', undefined, { cause });
+    target.reachHint, undefined, { cause });
 }
 
 /** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */

@@ -5,7 +5,7 @@
 import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
 import type { Evidence } from '../lab/evidence.js';
 import type { ExerciseReport } from './model.js';
-import { answerKind, type AnyAnswer, type QuestionKey } from './shared.js';
+import type { AnyAnswer, QuestionKey } from './shared.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -66,10 +66,10 @@ const kill = (a: KillAnswer) => ({ ...common(a), killed: a.killed, exitCode: a.e
 
 /** A control's answer with the same fields as the main answer of its kind. */
 function specific(a: AnyAnswer): JsonAnswer {
-  switch (answerKind(a)) {
-    case 'pid': return pid(a as PidAnswer);
-    case 'stopContainer': return stop(a as StopAnswer);
-    case 'killFromInside': return kill(a as KillAnswer);
+  switch (a.kind) {
+    case 'pid': return pid(a);
+    case 'stopContainer': return stop(a);
+    case 'killFromInside': return kill(a);
   }
 }
 
@@ -97,7 +97,7 @@ export function toJson(report: ExerciseReport): ReportJson {
     controls: answers.controls.map((c) => ({
       name: c.name,
       description: c.description,
-      answers: c.answers.map((a) => ({ kind: answerKind(a), ...specific(a) })),
+      answers: c.answers.map((a) => ({ kind: a.kind, ...specific(a) })),
     })),
     evidence: structuredClone(evidence),
   };

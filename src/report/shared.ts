@@ -32,11 +32,6 @@ export function questionSections(report: ExerciseReport): QuestionSection[] {
   ];
 }
 
-/** Which question an answer belongs to (control answers come as one list). */
-export function answerKind(answer: AnyAnswer): QuestionKey {
-  return answer.kind;
-}
-
 export function labelText(label: string | null): string {
   return label?.trim() || 'none';
 }
@@ -130,4 +125,15 @@ export function psListing(sleep: SleepEvidence): Array<{ text: string; isSleep: 
 
 export function causeSummary(answer: AnyAnswer): string {
   return isUnexplained(answer) ? UNEXPLAINED : answer.cause;
+}
+
+/** An ISO time as the reader's local time with its UTC offset, e.g. "2025-02-14 11:02:11 (UTC+01:00)". */
+export function localTime(iso: string, offsetMinutes?: number): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const offset = offsetMinutes ?? -date.getTimezoneOffset();
+  const local = new Date(date.getTime() + offset * 60_000).toISOString().replace('T', ' ').slice(0, 19);
+  const sign = offset < 0 ? '-' : '+';
+  const hours = String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0');
+  return `${local} (UTC${sign}${hours}:${String(Math.abs(offset) % 60).padStart(2, '0')})`;
 }

@@ -1,32 +1,15 @@
-/** The report for a terminal: plain text wrapped to WIDTH columns, ANSI colour only when asked for. */
+/** The report for a terminal: plain text wrapped to the terminal's width, ANSI colour only when asked for. */
 import { styler, type Styler } from '../core/ansi.js';
+import { visibleLength, wrap } from '../core/text.js';
+import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, answerKind, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
-  psListing, questionSections, PROCESS_HEADERS, type QuestionSection,
+  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
+  psListing, questionSections, localTime, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
-export const WIDTH = 100;
-
-const visibleLength = (text: string): number => text.replace(/\u001b\[\d+m/g, '').length;
-
-/** Greedy word wrap; `first` prefixes the first line, `rest` the following ones. Words longer than a line stay whole. */
-export function wrap(text: string, first = '', rest = first, width = WIDTH): string[] {
-  const lines: string[] = [];
-  let line = first;
-  let empty = true;
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (!empty && visibleLength(line) + 1 + visibleLength(word) > width) {
-      lines.push(line);
-      line = rest;
-      empty = true;
-    }
-    line += (empty ? '' : ' ') + word;
-    empty = false;
-  }
-  lines.push(line);
-  return lines;
-}
+/** Wraps text to the report's width: `first` prefixes the first line, `rest` the following ones. */
+type Fit = (text: string, first?: string, rest?: string) => string[];
 
 function table(headers: string[], rows: string[][], s: Styler): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -34,31 +17,51 @@ function table(headers: string[], rows: string[][], s: Styler): string[] {
   return [s.bold(format(headers)), format(widths.map((w) => '-'.repeat(w))), ...rows.map(format)];
 }
 
-function header(report: ExerciseReport, s: Styler): string[] {
+function header(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const rows = environmentRows(report);
   const pad = Math.max(...rows.map(([k]) => k.length));
   const title = `labvm exercise: sleep 600 in the namespaces of ${report.evidence.container.name}`;
-  return [s.bold(title), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
+  return [...wrap(title).map(s.bold), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
 }
 
-function processes(report: ExerciseReport, s: Styler): string[] {
+/** The process table, or on a terminal too narrow for it, one block per process with the same cells. */
+function processes(report: ExerciseReport, s: Styler, wrap: Fit, width: number): string[] {
   const notes = processTableNotes(report.evidence).flatMap((note) => wrap(note).map(s.dim));
-  return [s.bold('Processes'), ...table(PROCESS_HEADERS, processRows(report.evidence), s), ...notes];
+  const rows = processRows(report.evidence);
+  const wide = table(PROCESS_HEADERS, rows, s);
+  const fits = wide.every((line) => visibleLength(line) <= width);
+  const stacked = rows.flatMap(([process = '', ...cells]) =>
+    [s.bold(process), ...wrap(cells.map((cell, i) => `${PROCESS_HEADERS[i + 1]} ${cell}`).join('; '), '  ')]);
+  return [s.bold('Processes'), ...(fits ? wide : stacked), ...notes];
 }
 
-function listing(report: ExerciseReport, s: Styler): string[] {
+/** `ps aux` as listed; where its lines are wider than the terminal, only USER, PID and COMMAND. */
+function listing(report: ExerciseReport, s: Styler, width: number): string[] {
   const { container, sleep } = report.evidence;
-  const lines = psListing(sleep).map(({ text, isSleep }) => (isSleep ? s.yellow(`> ${text}`) : `  ${text}`));
+  const listed = psListing(sleep);
+  const fits = listed.every(({ text }) => visibleLength(text) + 2 <= width);
+  const rows = fits ? listed : compactPs(listed);
+  const lines = rows.map(({ text, isSleep }) => (isSleep ? s.yellow(`> ${text}`) : `  ${text}`));
   const note = sleep.psLine ? 'The line marked > is the sleep.' : 'The sleep is not in this listing.';
   return [s.bold(`docker exec ${container.name} ps aux`), ...lines, s.dim(note)];
 }
 
-function question({ number, answer }: QuestionSection, s: Styler): string[] {
+function compactPs(listed: Array<{ text: string; isSleep: boolean }>): Array<{ text: string; isSleep: boolean }> {
+  const rows = parsePsAux(listed.map(({ text }) => text).join('\n'));
+  const userWidth = Math.max(4, ...rows.map((row) => row.user.length));
+  const format = (user: string, pid: string, command: string) => `${user.padEnd(userWidth)}  ${pid.padStart(7)}  ${command}`;
+  return [
+    { text: format('USER', 'PID', 'COMMAND'), isSleep: false },
+    ...rows.map((row) => ({ text: format(row.user, String(row.pid), row.command), isSleep: listed.some((l) => l.isSleep && l.text === row.line) })),
+  ];
+}
+
+function question({ number, answer }: QuestionSection, s: Styler, wrap: Fit): string[] {
   const unexplained = isUnexplained(answer);
   const title = `${number}. ${answer.question}`;
   const cause = unexplained ? s.red(s.bold(`${UNEXPLAINED}: labvm cannot name a cause`)) : s.cyan(answer.cause);
   return [
-    unexplained ? s.red(s.bold(`${title}  [${UNEXPLAINED}]`)) : s.bold(title),
+    ...wrap(unexplained ? `${title} [${UNEXPLAINED}]` : title, '', '   ').map((line) => (unexplained ? s.red(s.bold(line)) : s.bold(line))),
     ...wrap(answer.answer, `   ${s.bold('Answer:')} `, '           '),
     '   Evidence:',
     ...answer.evidence.flatMap((item) => wrap(item, '     - ', '       ')),
@@ -67,30 +70,33 @@ function question({ number, answer }: QuestionSection, s: Styler): string[] {
   ];
 }
 
-function controls(report: ExerciseReport, s: Styler): string[] {
+function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   if (report.answers.controls.length === 0) return [];
   const lines = report.answers.controls.flatMap((control) => [
     ...wrap(`${s.bold(control.name)}: ${control.description}`, '  ', '    '),
-    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[answerKind(a)]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
+    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[a.kind]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
   ]);
   return [s.bold('Controls'), ...lines];
 }
 
-function footer(report: ExerciseReport, s: Styler): string[] {
+function footer(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const count = questionSections(report).filter((q) => isUnexplained(q.answer)).length;
   const warning = count ? [s.red(s.bold(`${count} of 3 answers ${UNEXPLAINED}: check their evidence by hand.`))] : [];
-  return [...warning, s.dim(`labvm ${report.labvmVersion}, started ${report.startedAt}, took ${report.durationSeconds.toFixed(1)} s`)];
+  const made = `labvm ${report.labvmVersion}, started ${localTime(report.startedAt)}, took ${report.durationSeconds.toFixed(1)} s`;
+  return [...warning, ...wrap(made).map(s.dim)];
 }
 
-export function renderTerminal(report: ExerciseReport, options: { color: boolean }): string {
+/** `width`: the terminal's columns (see textWidth); 100 by default. */
+export function renderTerminal(report: ExerciseReport, options: { color: boolean; width?: number }): string {
   const s = styler(options.color);
+  const fit: Fit = (text, first = '', rest = first) => wrap(text, first, rest, options.width ?? 100);
   const blocks = [
-    header(report, s),
-    processes(report, s),
-    listing(report, s),
-    ...questionSections(report).map((q) => question(q, s)),
-    controls(report, s),
-    footer(report, s),
+    header(report, s, fit),
+    processes(report, s, fit, options.width ?? 100),
+    listing(report, s, options.width ?? 100),
+    ...questionSections(report).map((q) => question(q, s, fit)),
+    controls(report, s, fit),
+    footer(report, s, fit),
   ];
   return `${blocks.filter((b) => b.length).map((b) => b.join('\n')).join('\n\n')}\n`;
 }

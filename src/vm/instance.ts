@@ -1,9 +1,8 @@
 import { connect } from 'node:net';
 import { LabvmError } from '../core/errors.js';
 import { debug } from '../core/debug-log.js';
-import { InstanceState, type InstanceRecord } from '../core/state.js';
-import { validateInstanceName } from '../core/validate.js';
-import { upCommand } from '../core/hints.js';
+import type { InstanceState, InstanceRecord } from '../core/state.js';
+import { labvmCommand, upCommand } from '../core/hints.js';
 import { Multipass } from './multipass.js';
 import { knownHostsLine, publicKeyBlob } from '../remote/host-keys.js';
 import { RemoteHost, type SshTarget } from '../remote/ssh.js';
@@ -55,7 +54,7 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
   const privateKey = await state.read('clientKey');
   if (!privateKey) {
     throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust',
-      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`);
   }
   return {
     host: address,
@@ -65,7 +64,8 @@ export async function instanceTarget(state: InstanceState, record: InstanceRecor
     trustedHostKeys: [pinnedKey(state, record)],
     trustSource: 'the host key labvm pinned when it created this VM',
     label: `VM "${state.name}"`,
-    trustHint: `If this VM was recreated outside labvm, run \`labvm down --name ${state.name}\` then \`labvm up --name ${state.name}\`.`,
+    trustHint: `If this VM was recreated outside labvm, run \`${labvmCommand('down', state.name)}\` then \`${upCommand(state.name)}\`.`,
+    reachHint: `Check that the VM is running (\`${labvmCommand('status', state.name)}\`) and reachable from this computer (VPNs and firewalls can block it).`,
   };
 }
 
@@ -74,21 +74,8 @@ function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
     return publicKeyBlob(record.hostPublicKey);
   } catch {
     throw new LabvmError(`The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`, 'trust',
-      `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`);
+      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`);
   }
-}
-
-/** Connects to a labvm VM that must already be up: a clear next step otherwise. */
-export async function connectToRunningInstance(name: string, multipass = new Multipass()): Promise<RemoteHost> {
-  validateInstanceName(name);
-  const state = new InstanceState(name);
-  const [record, info] = await Promise.all([state.readRecord(), multipass.info(name)]);
-  const hint = `Run \`${upCommand(name)}\` first.`;
-  if (!record) throw new LabvmError(`There is no labvm VM named "${name}".`, 'vm', hint);
-  if (!info || info.state !== 'Running' || !info.ipv4) {
-    throw new LabvmError(`The VM "${name}" is ${info ? `${info.state}${info.ipv4 ? '' : ' without an IP address'}` : 'missing'}.`, 'vm', hint);
-  }
-  return connectToInstance(state, record, info.ipv4, undefined, multipass);
 }
 
 /**

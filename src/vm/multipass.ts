@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { LabvmError } from '../core/errors.js';
+import { collectOutput } from '../core/process.js';
 import { debug, timed } from '../core/debug-log.js';
 import { multipassDaemonHint, multipassExecutable, multipassInstallHint } from '../core/platform.js';
 
@@ -18,28 +19,21 @@ export type Runner = (executable: string, args: string[], stdin?: string, onStdo
 export const CLIENT_TIMEOUT_EXIT = 5;
 
 /** Runs without a shell, so it works the same where no bash exists (multipass.exe on Windows). */
-export const spawnRunner: Runner = (executable, args, stdin, onStdout, timeoutMs) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(executable, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
-    let stdout = '';
-    let stderr = '';
-    let stoppedWaiting = false;
-    // Only the client is stopped: like Multipass's own timer, the daemon goes on with the VM.
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => (stoppedWaiting = child.kill()), Math.max(1, timeoutMs));
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      onStdout?.(chunk);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (stoppedWaiting) resolve({ exitCode: CLIENT_TIMEOUT_EXIT, stdout, stderr: `${stderr}labvm stopped waiting for multipass: the timeout elapsed\n` });
-      else resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // the child may exit before reading stdin; its exit code tells why
-    child.stdin.end(stdin ?? '');
-  });
+export const spawnRunner: Runner = async (executable, args, stdin, onStdout, timeoutMs) => {
+  const child = spawn(executable, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  let stoppedWaiting = false;
+  // Only the client is stopped: like Multipass's own timer, the daemon goes on with the VM.
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => (stoppedWaiting = child.kill()), Math.max(1, timeoutMs));
+  child.stdin.on('error', () => undefined); // the child may exit before reading stdin; its exit code tells why
+  child.stdin.end(stdin ?? '');
+  try {
+    const { code, signal, stdout, stderr } = await collectOutput(child, onStdout);
+    if (stoppedWaiting) return { exitCode: CLIENT_TIMEOUT_EXIT, stdout, stderr: `${stderr}labvm stopped waiting for multipass: the timeout elapsed\n` };
+    return { exitCode: code ?? (signal ? 128 : 1), stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+};
 
 export type InstanceStateName =
   | 'Running' | 'Stopped' | 'Deleted' | 'Starting' | 'Restarting' | 'Delayed Shutdown'

@@ -3,7 +3,7 @@ import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
 import { PROVISIONED_MARKER } from './cloud-init.js';
-import { upCommand } from '../core/hints.js';
+import { labvmCommand, upCommand } from '../core/hints.js';
 import { connectToInstance } from './instance.js';
 import type { InstanceInfo, Multipass } from './multipass.js';
 
@@ -40,7 +40,7 @@ export async function waitForAddress(multipass: Multipass, name: string, deadlin
     if (info.state === 'Running' && info.ipv4) return info;
     if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
       throw new StopRetrying(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
-        'On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then `labvm down` and `labvm up`.'));
+        `On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`));
     }
     update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
     throw new NotYet(`instance is ${info.state}${info.ipv4 ? '' : ' without an IP address'}`);
@@ -67,7 +67,7 @@ export async function waitForSsh(state: InstanceState, record: InstanceRecord, a
     timeoutMs: deadline.remainingMs,
     onRetry: (error) => update(errorMessage(error).replace(/^VM "[^"]+": /, '')),
     timeoutError: (last) => deadline.expired(`SSH on ${address}:22`,
-      'A VPN or firewall can block the VM network; check `multipass info` and try `labvm up` again (it resumes).', last),
+      `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`, last),
   });
 }
 
@@ -98,10 +98,12 @@ export interface CloudInitOutcome {
  * The marker, written last by labvm's runcmd and only when every step succeeded, is the success check; cloud-init's
  * own status is reported beside it (newer releases say "degraded" for warnings that do not matter here).
  */
-export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline): Promise<CloudInitOutcome> {
-  const provisioned = async () => (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0;
+export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline,
+  update: (detail: string) => void = () => undefined): Promise<CloudInitOutcome> {
+  const provisioned = () => isProvisioned(remote);
   if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
-  const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs);
+  const stopFollowing = followCloudInitLog(remote, deadline, update);
+  const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs).finally(stopFollowing);
   if (await provisioned()) {
     return { summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`, alreadyProvisioned: false };
   }
@@ -109,10 +111,33 @@ export async function waitForCloudInit(remote: RemoteHost, name: string, deadlin
     throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`${upCommand(name)}\` again to keep following it.`);
   }
   // The table of authorized keys and the host key banner that end the log say nothing about the failure.
-  const log = await remote.run("grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' /var/log/cloud-init-output.log | tail -n 25");
+  const log = await remote.run(`${LOG_NOISE} /var/log/cloud-init-output.log | tail -n 25`);
   throw new LabvmError(`cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`, 'vm',
-    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`labvm down --name ${name}\` and \`${upCommand(name)}\`.`,
+    `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`,
     `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);
+}
+
+// The lines of the output log that say nothing about progress: key tables and banners.
+const LOG_NOISE = "grep -v -e '^ci-info:' -e '^logger:' -e 'SSH HOST KEY' -e '^ssh-' -e '^[[:space:]]*$'";
+const LOG_SAMPLE_MS = 2_000;
+
+/** While cloud-init runs, shows its latest output line as the phase's detail, so a long install visibly moves. */
+function followCloudInitLog(remote: RemoteHost, deadline: Deadline, update: (detail: string) => void): () => void {
+  const stop = new AbortController();
+  update('waiting for cloud-init');
+  const sample = async () => {
+    const line = (await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`)).stdout.trim();
+    if (line && !stop.signal.aborted) update(`waiting for cloud-init: ${line}`);
+    throw new NotYet('cloud-init is still running');
+  };
+  // Sampling ends with the wait (stop) or the deadline; its failures only mean no new detail.
+  retry(sample, { timeoutMs: deadline.remainingMs, intervalMs: LOG_SAMPLE_MS, signal: stop.signal }).catch(() => undefined);
+  return () => stop.abort();
+}
+
+/** labvm's marker, written last by its runcmd and only when every provisioning step succeeded. */
+export async function isProvisioned(remote: RemoteHost): Promise<boolean> {
+  return (await remote.run(`test -e ${PROVISIONED_MARKER}`)).exitCode === 0;
 }
 
 /** Group membership is fixed at login: a session opened before cloud-init added `ubuntu` to docker lacks it. */
@@ -121,12 +146,13 @@ export async function hasDockerGroup(remote: RemoteHost): Promise<boolean> {
   return result.stdout.split(/\s+/).includes('docker');
 }
 
-export async function dockerVersion(remote: RemoteHost): Promise<string> {
+/** `name`: the labvm instance, for the hint (none for another host). */
+export async function dockerVersion(remote: RemoteHost, name?: string): Promise<string> {
   try {
     return (await remote.docker.api.version()).Version;
   } catch (error) {
     if (error instanceof LabvmError) throw error;
     throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
-      'Check Docker there with `sudo systemctl status docker`, or run `labvm up` again.', undefined, { cause: error });
+      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`, undefined, { cause: error });
   }
 }

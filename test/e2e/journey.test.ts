@@ -2,7 +2,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LabvmEnv, NGINX_BASE_IMAGE, e2eUnavailable, inVm, leftoversOf, loadImageIntoVm, purgeInstance, uniqueName, type Run } from '../support/labvm.js';
+import {
+  LabvmEnv,
+  NGINX_BASE_IMAGE,
+  e2eUnavailable,
+  inVm,
+  leftoversOf,
+  loadImageIntoVm,
+  purgeInstance,
+  uniqueName,
+  type Run,
+} from '../support/labvm.js';
 
 /**
  * The path every user takes, up -> exercise -> down, checked on whichever Node runs the tests (the CI runs this file
@@ -41,7 +51,9 @@ describe(`up -> exercise -> down on Node ${process.version}`, { skip, concurrenc
     loadImageIntoVm(name);
     const run = await lab.run(['exercise', '--name', name, '--base-image', NGINX_BASE_IMAGE, '--json']);
     assertLabvmOnly(run, 'exercise');
-    const report = JSON.parse(run.stdout) as { pid: { host: number; container: number | null; nspid: number[]; same: boolean } };
+    const report = JSON.parse(run.stdout) as {
+      pid: { host: number; container: number | null; nspid: number[]; same: boolean };
+    };
     assert.equal(report.pid.nspid.length, 2, 'the sleep is in a nested PID namespace');
     assert.deepEqual([report.pid.host, report.pid.container], report.pid.nspid);
     assert.equal(report.pid.same, false);

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { collectOutput } from '../../src/core/process.js';
 
 /** Runs the real labvm CLI, with the Multipass test double, against real VM stand-ins. */
 
@@ -51,12 +52,9 @@ export class LabvmEnv {
   }
 }
 
+/** A spawned child's exit and output. */
 export function finished(child: ChildProcess): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return collectOutput(child);
 }
 
 /** Sends one SIGINT (as one Ctrl-C would) as soon as the child's stderr contains `text`. */

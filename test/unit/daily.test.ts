@@ -2,9 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exitStatus } from '../../src/remote/session.js';
 import { listText, table } from '../../src/cli/print.js';
-import { plainStyle } from '../../src/core/ansi.js';
+import { styler } from '../../src/core/ansi.js';
 import type { ListEntry } from '../../src/commands/list.js';
 import { diskVerdict, driverVerdict, memoryCheck, nodeCheck } from '../../src/commands/doctor.js';
+
+const plainStyle = styler(false);
 
 describe('exitStatus', () => {
   test('a code is passed through, a signal becomes 128 + its number, nothing at all is 255', () => {

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { causeLines, errorText } from '../../src/cli/print.js';
+import { causeLines, errorText, interruptedText } from '../../src/cli/print.js';
 import { LabvmError } from '../../src/core/errors.js';
-import { ansiStyle, plainStyle } from '../../src/core/ansi.js';
+import { styler } from '../../src/core/ansi.js';
 import { MultipassError } from '../../src/vm/multipass.js';
+
+const plainStyle = styler(false);
+const ansiStyle = styler(true);
 
 const BUG = 'This is a bug in labvm; please report it with the output above.';
 
@@ -77,5 +80,21 @@ describe('errorText', () => {
     const error = new LabvmError('Boom.', 'vm', 'Do this.', 'detail');
     assert.doesNotMatch(errorText(error, plainStyle), /\x1b\[/);
     assert.equal(errorText(error, ansiStyle), '\x1b[31mlabvm:\x1b[39m Boom.\n\x1b[2m  | detail\x1b[22m\n  next: Do this.');
+  });
+});
+
+describe('interruptedText (after a Ctrl-C that no command took)', () => {
+  it('up: resume or remove the same VM, --name kept', () => {
+    assert.equal(interruptedText('up', 'ux-b', plainStyle),
+      'labvm: interrupted. Run `labvm up --name ux-b` to resume, or `labvm down --name ux-b` to remove the VM.');
+    assert.equal(interruptedText('up', 'labvm', plainStyle), 'labvm: interrupted. Run `labvm up` to resume, or `labvm down` to remove the VM.');
+  });
+
+  it('down: finish the removal of the same VM', () => {
+    assert.equal(interruptedText('down', 'ux-b', plainStyle), 'labvm: interrupted. Run `labvm down --name ux-b` again to finish removing the VM.');
+  });
+
+  it('read-only commands changed nothing: no hint', () => {
+    for (const command of ['status', 'help', 'version', undefined]) assert.equal(interruptedText(command, 'ux-b', plainStyle), 'labvm: interrupted.');
   });
 });

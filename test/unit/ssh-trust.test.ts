@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import ssh2 from 'ssh2';
-import { agentPath } from '../../src/remote/host-target.js';
-import { hostKeyAlgorithms } from '../../src/remote/ssh.js';
+import { agentPath, hostTarget } from '../../src/remote/host-target.js';
+import { RemoteHost, hostKeyAlgorithms } from '../../src/remote/ssh.js';
+import { generateEd25519 } from '../../src/vm/keys.js';
+import { expectLabvmRejection, withTempDir } from './helpers.js';
 
 /** The raw blob of a freshly generated public key, as known_hosts would hold it. */
 function blob(type: 'ed25519' | 'ecdsa' | 'rsa'): Buffer {
@@ -30,3 +35,34 @@ describe('agentPath', () => {
     assert.equal(agentPath({}, 'darwin'), undefined);
   });
 });
+
+describe('an unreachable --host', () => {
+  it('is reported with a next step about that host, not about labvm\'s VM', async () => {
+    await withTempDir(async (home) => {
+      const port = await closedPort();
+      await mkdir(join(home, '.ssh'));
+      await writeFile(join(home, '.ssh', 'known_hosts'), `[127.0.0.1]:${port} ${generateEd25519('host').publicKey}\n`);
+      await writeFile(join(home, 'id'), generateEd25519('me').privateKey, { mode: 0o600 });
+      const savedHome = process.env.HOME;
+      process.env.HOME = home;
+      try {
+        const target = await hostTarget(`me@127.0.0.1:${port}`, join(home, 'id'), {});
+        const error = await expectLabvmRejection(RemoteHost.connect(target, 5_000), 'vm', /could not connect over SSH to 127\.0\.0\.1/);
+        assert.doesNotMatch(error.hint ?? '', /labvm status/);
+        assert.match(error.hint ?? '', new RegExp(`127\\.0\\.0\\.1 is up, that sshd listens on port ${port}`));
+        assert.match(String((error.cause as NodeJS.ErrnoException).code), /ECONNREFUSED/, 'the socket error is kept as the cause');
+      } finally {
+        process.env.HOME = savedHome;
+      }
+    });
+  });
+});
+
+/** A local port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
