@@ -71,6 +71,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
 
       assert.equal(sshLogins() - loginsBefore, 1, 'the whole run used one SSH connection');
       assert.equal(report.environment.method, method);
+      assert.equal((report as ReportJson & { environment: { target: string } }).environment.target, name, 'the bare instance name, as the README says');
       assert.equal(report.evidence.container.http.status, 200, 'nginx answered on port 8080');
       assert.equal(report.evidence.container.http.port, 8080);
 
@@ -113,6 +114,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     const file = join(lab.home, 'namespaces.md');
     const run = await lab.run(exercise('--report', file));
     assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC[+-]\d\d:\d\d\)/, 'local time with its offset');
     const markdown = await readFile(file, 'utf8');
     for (const question of ['Is the PID the same inside and outside the container?', 'What happens to the process when the container is stopped?', 'Can the process be killed from inside the container?']) {
       assert.ok(markdown.includes(question), question);
@@ -149,6 +151,8 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
   test('--keep leaves the container for exploring by hand; the next run replaces it', async () => {
     const kept = await lab.run(exercise('--keep', '--controls', '--method', 'container', '--json'));
     assert.equal(kept.code, 0, kept.stderr);
+    assert.match(kept.stderr, new RegExp(`Kept my-nginx-cntr \\(stopped\\) for exploring\\. Log in with:\\n {2}ssh -F "${join(lab.home, name, 'ssh_config')}" labvm-${name}\\n`));
+    assert.match(kept.stderr, /then: docker start my-nginx-cntr && docker exec -it my-nginx-cntr sh/);
     assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), 'my-nginx-cntr', 'helpers and controls removed');
     const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
     assert.equal(processes, '', 'the no-fork sleep, which survives the stop, was still ended');

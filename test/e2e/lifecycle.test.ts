@@ -198,7 +198,8 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     interruptWhen(child, 'Starting ');
     const run = await done;
     assert.equal(run.code, 130, run.stderr);
-    assert.match(run.stderr, /interrupted\. Run the same command again to resume, or `labvm down`/);
+    assert.match(run.stderr, new RegExp(`✖ launching ${name} .* — interrupted`), 'the cut phase gets its failure mark');
+    assert.match(run.stderr, new RegExp(`interrupted\\. Run \`labvm up --name ${name}\` to resume, or \`labvm down --name ${name}\` to remove the VM\\.`));
     await resumesToReady(name);
     await downLeavesNothing(name);
   });
