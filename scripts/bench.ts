@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import type { Agent } from 'node:http';
 import { createRequire } from 'node:module';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,16 +23,14 @@ import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
-import { CLI, MULTIPASS_DOUBLE, ROOT, uniqueName } from '../test/support/labvm.js';
+import { CLI, MULTIPASS_DOUBLE, NGINX_BASE_IMAGE, ROOT, loadImageIntoVm, uniqueName } from '../test/support/labvm.js';
 import { HELPER_CAPABILITIES } from '../src/lab/engine-host.js';
 import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
 
 
-const ITERATIONS = { docker: 30, shell: 30, up: 10, engine: 5 };
+const ITERATIONS = { docker: 30, shell: 30, up: 10, exercise: 5, startup: 20, engine: 5 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
-const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, engine: 150_000 };
-/** The exercise's base image on machines without a registry (scripts/test-host/prepare.sh builds it). */
-const BASE_IMAGE = 'labvm-test/nginx-base:latest';
+const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, exercise: 240_000, startup: 20_000, engine: 150_000 };
 
 function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessOutput> {
   return collectOutput(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -142,6 +140,44 @@ function modemSshDockerVersion(ip: string, privateKey: string, trusted: Buffer):
   };
 }
 
+const HAND_CONTAINER = 'bench-by-hand-nginx';
+const NSENTER = (pid: string) => `nsenter --target ${pid} --mount --uts --ipc --net --pid -- sleep 600`;
+
+/**
+ * The exercise as a person scripts it from the seed's instructions: every Docker step a `docker` CLI call over
+ * DOCKER_HOST=ssh:// (a new SSH login and `docker system dial-stdio` each), every host step one `ssh`. The docker CLI
+ * runs `ssh` from PATH, so a wrapper there adds labvm's ssh_config (pinned host key, the VM's key).
+ */
+async function handScriptedExercise(home: string, sshConfig: string, alias: string): Promise<() => Promise<void>> {
+  const bin = join(home, 'bin');
+  await mkdir(bin, { recursive: true });
+  await writeFile(join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F "${sshConfig}" -o BatchMode=yes "$@"\n`);
+  await chmod(join(bin, 'ssh'), 0o755);
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, DOCKER_HOST: `ssh://${alias}` };
+  const docker = async (...args: string[]) => (await execOk('docker', args, env, `docker ${args[0] ?? ''}`)).stdout.trim();
+  const ssh = async (script: string) => (await execOk('ssh', [alias, script], env, `ssh ${script}`)).stdout.trim();
+  const startSleep = async (pid: string) => {
+    const launcher = await ssh(`sudo sh -c 'setsid ${NSENTER(pid)} </dev/null >/dev/null 2>&1 & echo $!'`);
+    return ssh(`sleep 0.3; ps -o pid= --ppid ${launcher}`);
+  };
+  return async () => {
+    await exec('docker', ['rm', '-f', HAND_CONTAINER], env);
+    await docker('run', '-d', '--name', HAND_CONTAINER, '-p', '8080:80', 'labvm-exercise:latest');
+    const pid = await docker('inspect', '-f', '{{.State.Pid}}', HAND_CONTAINER);
+    const sleep = await startSleep(pid);
+    const ps = await docker('exec', HAND_CONTAINER, 'ps', 'aux');
+    const inner = ps.split('\n').find((line) => line.endsWith('sleep 600'))?.trim().split(/\s+/)[1];
+    if (!inner) throw new Error(`by hand: the sleep is not in the container's ps aux:\n${ps}`);
+    await ssh(`grep NSpid /proc/${sleep}/status`);
+    await exec('docker', ['exec', HAND_CONTAINER, 'kill', inner], env); // refused where AppArmor confines the container
+    const killed = (await exec('ssh', [alias, `sudo kill -0 ${sleep}`], env)).code !== 0;
+    const survivor = killed ? await startSleep(pid) : sleep;
+    await docker('stop', HAND_CONTAINER);
+    await exec('ssh', [alias, `sudo kill -0 ${survivor}`], env);
+    await docker('rm', '-f', HAND_CONTAINER);
+  };
+}
+
 async function main(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'labvm-bench-'));
   const name = uniqueName('bench');
@@ -151,7 +187,7 @@ async function main(): Promise<void> {
 
   console.log(
     `labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-      `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up}, exercise --docker ${ITERATIONS.engine} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000}/${BUDGET_MS.engine / 1000} s)`,
+      `iterations: ${Object.entries(ITERATIONS).map(([op, n]) => `${op} ${n} (budget ${BUDGET_MS[op as keyof typeof BUDGET_MS] / 1000} s)`).join(', ')}`,
   );
   try {
     const upStarted = performance.now();
@@ -224,7 +260,40 @@ async function main(): Promise<void> {
       verdict: (r) => `up = ${(1 / r).toFixed(1)}× a bare multipass info`,
     });
 
-    // 4. `labvm exercise --docker` on this machine's engine vs the first alternative scripted with the docker CLI.
+    // 4. The whole exercise: `labvm exercise --host` (one SSH connection) vs the seed's steps by hand, scripted with
+    //    the docker CLI over DOCKER_HOST=ssh:// and one `ssh` per host step.
+    const byHand = await handScriptedExercise(home, state.path('sshConfig'), hostAlias(name));
+    const labvmEnv = { ...env, HOME: home };
+    await mkdir(join(home, '.ssh'), { recursive: true });
+    await writeFile(join(home, '.ssh', 'known_hosts'), `${ip} ${record.hostPublicKey.trim()}\n`);
+    const exerciseArgs = ['exercise', '--host', `${VM_USER}@${ip}`, '--identity', state.path('clientKey'), '--base-image', NGINX_BASE_IMAGE];
+    loadImageIntoVm(name); // the stand-in reaches no registry
+    rows.push({
+      operation: 'exercise (end to end)',
+      baselineName: `the seed's steps by hand: docker run, inspect, exec ps, exec kill, stop, rm over DOCKER_HOST=ssh://; nsenter, NSpid and the checks as one ssh each`,
+      samples: await measure(
+        ITERATIONS.exercise,
+        BUDGET_MS.exercise,
+        () => execOk(process.execPath, [CLI, ...exerciseArgs], labvmEnv, `labvm ${exerciseArgs.join(' ')}`),
+        byHand,
+      ),
+      verdict: (r) => `${r.toFixed(2)}× faster`,
+    });
+
+    // 5. Start-up: `labvm --help` against a bare Node start.
+    rows.push({
+      operation: 'labvm --help',
+      baselineName: 'node -e 0',
+      samples: await measure(
+        ITERATIONS.startup,
+        BUDGET_MS.startup,
+        () => execOk(process.execPath, [CLI, '--help'], env, 'labvm --help'),
+        () => execOk(process.execPath, ['-e', '0'], env, 'node -e 0'),
+      ),
+      verdict: (r) => `--help = ${(1 / r).toFixed(2)}× node -e 0`,
+    });
+
+    // 6. `labvm exercise --docker` on this machine's engine vs the first alternative scripted with the docker CLI.
     rows.push(await engineRow(env));
 
     printTable(rows);
@@ -256,7 +325,7 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   const inHelper = (script: string) => exec('docker', ['exec', helper, 'sh', '-c', script], process.env);
   const helperText = async (script: string) => (await inHelper(script)).stdout.trim();
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
+  await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${NGINX_BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
   await docker(['ps', '-a', '-q', '--filter', 'label=org.labvm.exercise']); // leftovers of earlier runs
   await exec('docker', ['rm', '-f', nginx, helper], process.env);
   await docker(['run', '-d', '--name', helper, ...helperFlags, '--pid=host', '--net=host', image, 'sleep', 'infinity']);
@@ -264,6 +333,7 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   await helperText('uname -r');
   await helperText('cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }');
   await helperText('cat /sys/module/apparmor/parameters/enabled');
+  await inHelper('cat /sys/fs/selinux/enforce');
   await docker(['info', '--format', '{{.ServerVersion}} {{.OperatingSystem}} {{.KernelVersion}} {{.SecurityOptions}}']);
   await docker(['run', '-d', '--name', nginx, '-p', '8080:80', image]);
   const httpCheck = 'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
@@ -272,11 +342,12 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
     await pause(250);
   }
   const nginxPid = await dockerText(['inspect', '-f', '{{.State.Pid}}', nginx]);
-  await helperText(`cat /proc/${nginxPid}/attr/current`);
-  await exec('docker', ['exec', nginx, 'cat', '/proc/self/attr/current'], process.env);
+  for (const file of ['attr/current', 'attr/apparmor/current', 'comm', 'uid_map']) await helperText(`cat /proc/${nginxPid}/${file}`);
+  await exec('docker', ['exec', nginx, 'sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current'], process.env);
   const isSleep = async (pid: string) => (await helperText(`tr "\\0" " " </proc/${pid}/cmdline`)) === 'sleep 600';
   const started: string[] = [];
   const startSleep = async () => {
+    await inHelper('dmesg | tail -n 1'); // the kernel log's mark, so that denials can be told apart from earlier ones
     const launcher = await helperText(`setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`);
     let child = '';
     while (!child || !(await isSleep(child))) child = await helperText(`ps -o pid= --ppid ${launcher}`);
@@ -313,7 +384,7 @@ async function helperFlags(image: string): Promise<string[]> {
 
 async function engineRow(env: NodeJS.ProcessEnv): Promise<Row> {
   const exercise = async () => {
-    const run = await execOk(process.execPath, [CLI, 'exercise', '--docker', '--base-image', BASE_IMAGE, '--json'], env, 'labvm exercise --docker');
+    const run = await execOk(process.execPath, [CLI, 'exercise', '--docker', '--base-image', NGINX_BASE_IMAGE, '--json'], env, 'labvm exercise --docker');
     if ((JSON.parse(run.stdout) as { pid: { cause: string } }).pid.cause !== 'nested-pid-namespace') throw new Error('labvm exercise --docker gave an unexpected answer');
   };
   await exercise(); // builds the exercise image the script uses too

@@ -10,7 +10,7 @@ import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
 export const ENGINE_HELPER = 'labvm-engine-helper';
 
 /** What the helper's work needs beyond Docker's defaults when --privileged cannot be applied (see startHelper). */
-export const HELPER_CAPABILITIES = ['SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'] as const;
+export const HELPER_CAPABILITIES = ['SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYSLOG'] as const;
 
 /** What the engine's SecurityOptions say about how its containers map to the engine host. */
 export function engineIsolation(securityOptions: string[]): 'rootless' | 'userns' | 'rootful' {
@@ -29,6 +29,8 @@ export class EngineExerciseHost extends RootShellHost {
   private usernsHost = false;
   /** False when the engine could not apply --privileged and the helper runs with the part of it its work needs. */
   private fullyPrivileged = true;
+  /** The image the helper runs (the exercise image), once prepare() started it. */
+  private image?: string;
 
   constructor(
     readonly docker: Docker,
@@ -52,6 +54,9 @@ export class EngineExerciseHost extends RootShellHost {
         (this.fullyPrivileged
           ? '(--privileged --pid=host)'
           : `(--pid=host with ${HELPER_CAPABILITIES.map((cap) => `CAP_${cap}`).join(', ')} and no seccomp or LSM confinement: this engine cannot apply --privileged)`),
+      rootCommand: `docker exec ${ENGINE_HELPER}`,
+      hostCommand: `docker exec ${ENGINE_HELPER}`,
+      setupCommand: `docker run -d --name ${ENGINE_HELPER} ${this.helperFlags().join(' ')} --pid=host --net=host ${this.image ?? '<exercise image>'} sleep infinity`,
     };
   }
 
@@ -76,6 +81,7 @@ export class EngineExerciseHost extends RootShellHost {
   /** Starts the helper from the exercise image (a crashed run's helper is replaced) and checks that it has nsenter. */
   async prepare(image: string): Promise<void> {
     await removeContainer(this, ENGINE_HELPER);
+    this.image = image;
     await this.startHelper(image);
     this.helperRunning = true;
     const nsenter = await this.runAsRoot(['sh', '-c', 'command -v nsenter']);
@@ -93,7 +99,8 @@ export class EngineExerciseHost extends RootShellHost {
    * capability bounding set is smaller than "all" (some sandboxes and CI machines lack CAP_SYS_RESOURCE), runc
    * cannot apply --privileged ("unable to apply caps"). Then the helper gets the part of --privileged its work
    * needs, all of which such engines have: CAP_SYS_ADMIN (setns, mounting securityfs), CAP_SYS_PTRACE (/proc of
-   * any process), no seccomp filter, no AppArmor profile, no SELinux label, unmasked /proc and /sys. Naming these
+   * any process), CAP_SYSLOG (the kernel log's denials where dmesg is restricted), no seccomp filter, no AppArmor
+   * profile, no SELinux label, unmasked /proc and /sys. Naming these
    * needs no probe of the bounding set (a container start of its own), and real engines still run the classic
    * helper, since the fallback is taken only after the real --privileged failed.
    */
@@ -126,6 +133,16 @@ export class EngineExerciseHost extends RootShellHost {
         },
       })
     ).start();
+  }
+
+  /** The helper's privileges as docker CLI flags (for the commands a person would type). */
+  private helperFlags(): string[] {
+    if (this.fullyPrivileged) return ['--privileged', ...(this.usernsHost ? ['--userns=host'] : [])];
+    return [
+      ...(this.usernsHost ? ['--userns=host'] : []),
+      ...HELPER_CAPABILITIES.map((cap) => `--cap-add ${cap}`),
+      ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined'].map((option) => `--security-opt ${option}`),
+    ];
   }
 
   protected async runOneAsRoot(argv: string[]): Promise<CommandResult> {
