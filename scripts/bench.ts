@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import type { Agent } from 'node:http';
 import { createRequire } from 'node:module';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,12 +23,12 @@ import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
-import { CLI, MULTIPASS_DOUBLE, uniqueName } from '../test/support/labvm.js';
+import { CLI, MULTIPASS_DOUBLE, NGINX_BASE_IMAGE, loadImageIntoVm, uniqueName } from '../test/support/labvm.js';
 
 
-const ITERATIONS = { docker: 30, shell: 30, up: 10 };
+const ITERATIONS = { docker: 30, shell: 30, up: 10, exercise: 5, startup: 20 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
-const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000 };
+const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, exercise: 240_000, startup: 20_000 };
 
 function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessOutput> {
   return collectOutput(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -138,6 +138,44 @@ function modemSshDockerVersion(ip: string, privateKey: string, trusted: Buffer):
   };
 }
 
+const HAND_CONTAINER = 'bench-by-hand-nginx';
+const NSENTER = (pid: string) => `nsenter --target ${pid} --mount --uts --ipc --net --pid -- sleep 600`;
+
+/**
+ * The exercise as a person scripts it from the seed's instructions: every Docker step a `docker` CLI call over
+ * DOCKER_HOST=ssh:// (a new SSH login and `docker system dial-stdio` each), every host step one `ssh`. The docker CLI
+ * runs `ssh` from PATH, so a wrapper there adds labvm's ssh_config (pinned host key, the VM's key).
+ */
+async function handScriptedExercise(home: string, sshConfig: string, alias: string): Promise<() => Promise<void>> {
+  const bin = join(home, 'bin');
+  await mkdir(bin, { recursive: true });
+  await writeFile(join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F "${sshConfig}" -o BatchMode=yes "$@"\n`);
+  await chmod(join(bin, 'ssh'), 0o755);
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, DOCKER_HOST: `ssh://${alias}` };
+  const docker = async (...args: string[]) => (await execOk('docker', args, env, `docker ${args[0] ?? ''}`)).stdout.trim();
+  const ssh = async (script: string) => (await execOk('ssh', [alias, script], env, `ssh ${script}`)).stdout.trim();
+  const startSleep = async (pid: string) => {
+    const launcher = await ssh(`sudo sh -c 'setsid ${NSENTER(pid)} </dev/null >/dev/null 2>&1 & echo $!'`);
+    return ssh(`sleep 0.3; ps -o pid= --ppid ${launcher}`);
+  };
+  return async () => {
+    await exec('docker', ['rm', '-f', HAND_CONTAINER], env);
+    await docker('run', '-d', '--name', HAND_CONTAINER, '-p', '8080:80', 'labvm-exercise:latest');
+    const pid = await docker('inspect', '-f', '{{.State.Pid}}', HAND_CONTAINER);
+    const sleep = await startSleep(pid);
+    const ps = await docker('exec', HAND_CONTAINER, 'ps', 'aux');
+    const inner = ps.split('\n').find((line) => line.endsWith('sleep 600'))?.trim().split(/\s+/)[1];
+    if (!inner) throw new Error(`by hand: the sleep is not in the container's ps aux:\n${ps}`);
+    await ssh(`grep NSpid /proc/${sleep}/status`);
+    await exec('docker', ['exec', HAND_CONTAINER, 'kill', inner], env); // refused where AppArmor confines the container
+    const killed = (await exec('ssh', [alias, `sudo kill -0 ${sleep}`], env)).code !== 0;
+    const survivor = killed ? await startSleep(pid) : sleep;
+    await docker('stop', HAND_CONTAINER);
+    await exec('ssh', [alias, `sudo kill -0 ${survivor}`], env);
+    await docker('rm', '-f', HAND_CONTAINER);
+  };
+}
+
 async function main(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'labvm-bench-'));
   const name = uniqueName('bench');
@@ -147,7 +185,7 @@ async function main(): Promise<void> {
 
   console.log(
     `labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-      `iterations: docker ${ITERATIONS.docker}, shell ${ITERATIONS.shell}, up ${ITERATIONS.up} (time budgets ${BUDGET_MS.docker / 1000}/${BUDGET_MS.shell / 1000}/${BUDGET_MS.up / 1000} s)`,
+      `iterations: ${Object.entries(ITERATIONS).map(([op, n]) => `${op} ${n} (budget ${BUDGET_MS[op as keyof typeof BUDGET_MS] / 1000} s)`).join(', ')}`,
   );
   try {
     const upStarted = performance.now();
@@ -218,6 +256,39 @@ async function main(): Promise<void> {
         () => execOk(MULTIPASS_DOUBLE, ['info', name, '--format', 'json'], env, 'multipass info'),
       ),
       verdict: (r) => `up = ${(1 / r).toFixed(1)}× a bare multipass info`,
+    });
+
+    // 4. The whole exercise: `labvm exercise --host` (one SSH connection) vs the seed's steps by hand, scripted with
+    //    the docker CLI over DOCKER_HOST=ssh:// and one `ssh` per host step.
+    const byHand = await handScriptedExercise(home, state.path('sshConfig'), hostAlias(name));
+    const labvmEnv = { ...env, HOME: home };
+    await mkdir(join(home, '.ssh'), { recursive: true });
+    await writeFile(join(home, '.ssh', 'known_hosts'), `${ip} ${record.hostPublicKey.trim()}\n`);
+    const exerciseArgs = ['exercise', '--host', `${VM_USER}@${ip}`, '--identity', state.path('clientKey'), '--base-image', NGINX_BASE_IMAGE];
+    loadImageIntoVm(name); // the stand-in reaches no registry
+    rows.push({
+      operation: 'exercise (end to end)',
+      baselineName: `the seed's steps by hand: docker run, inspect, exec ps, exec kill, stop, rm over DOCKER_HOST=ssh://; nsenter, NSpid and the checks as one ssh each`,
+      samples: await measure(
+        ITERATIONS.exercise,
+        BUDGET_MS.exercise,
+        () => execOk(process.execPath, [CLI, ...exerciseArgs], labvmEnv, `labvm ${exerciseArgs.join(' ')}`),
+        byHand,
+      ),
+      verdict: (r) => `${r.toFixed(2)}× faster`,
+    });
+
+    // 5. Start-up: `labvm --help` against a bare Node start.
+    rows.push({
+      operation: 'labvm --help',
+      baselineName: 'node -e 0',
+      samples: await measure(
+        ITERATIONS.startup,
+        BUDGET_MS.startup,
+        () => execOk(process.execPath, [CLI, '--help'], env, 'labvm --help'),
+        () => execOk(process.execPath, ['-e', '0'], env, 'node -e 0'),
+      ),
+      verdict: (r) => `--help = ${(1 / r).toFixed(2)}× node -e 0`,
     });
 
     printTable(rows);

@@ -164,6 +164,17 @@ cli
   });
 
 cli
+  .command('completion <shell>', 'Print a completion script for bash, zsh, fish or powershell')
+  .example('labvm completion bash > ~/.local/share/bash-completion/completions/labvm')
+  .example('labvm completion powershell >> $PROFILE')
+  .action(async (shell: string) => {
+    const { commandTable, completionScript, completionShells } = await import('./cli/completion.js');
+    const known = completionShells.find((name) => name === shell);
+    if (!known) throw new LabvmError(`No completion for the shell "${shell}".`, 'usage', `Use one of: ${completionShells.join(', ')}.`);
+    print(completionScript(known, 'labvm', commandTable(cli.commands, cli.globalCommand.options, { completion: [...completionShells] })).trimEnd());
+  });
+
+cli
   .command('help [command]', 'Show the commands, or one command\'s options')
   .action((command: string | undefined) => showHelp(command));
 

@@ -54,8 +54,13 @@ export async function doctor(settings: Settings, multipass = new Multipass()): P
 
 export function nodeCheck(version: string): Check {
   const name = 'Node.js';
-  return atLeast(version, MIN_NODE) ? pass(name, `v${version}`)
-    : fail(name, `v${version}; labvm needs ${MIN_NODE.join('.')} or newer`, 'Install Node.js 20.19 or newer (22 LTS recommended) from nodejs.org or your package manager.');
+  return atLeast(version, MIN_NODE)
+    ? pass(name, `v${version}`)
+    : fail(
+        name,
+        `v${version}; labvm needs ${MIN_NODE.join('.')} or newer`,
+        'Install Node.js 20.19 or newer (22 LTS recommended) from nodejs.org or your package manager.',
+      );
 }
 
 async function multipassChecks(multipass: Multipass): Promise<Check[]> {
@@ -68,8 +73,13 @@ async function multipassChecks(multipass: Multipass): Promise<Check[]> {
   }
   const installed = atLeast(versions.client, MIN_MULTIPASS)
     ? pass('Multipass installed', `multipass ${versions.client}`)
-    : warn('Multipass installed', `multipass ${versions.client}; labvm is made for ${MIN_MULTIPASS.join('.')} or newer`, 'Update Multipass to 1.16 or newer.');
-  if (!versions.daemon) return [installed, fail('Multipass daemon', 'multipassd is not answering', multipassDaemonHint())];
+    : warn(
+        'Multipass installed',
+        `multipass ${versions.client}; labvm is made for ${MIN_MULTIPASS.join('.')} or newer`,
+        'Update Multipass to 1.16 or newer.',
+      );
+  if (!versions.daemon)
+    return [installed, fail('Multipass daemon', 'multipassd is not answering', multipassDaemonHint())];
   return [installed, pass('Multipass daemon', `multipassd ${versions.daemon}`), await driverCheck(multipass)];
 }
 
@@ -85,18 +95,36 @@ async function driverCheck(multipass: Multipass): Promise<Check> {
 export function driverVerdict(driver: string): Check {
   const name = 'Virtualization driver';
   if (driver === 'virtualbox') {
-    return warn(name, 'virtualbox: its NAT gives the VM no address this computer can reach',
-      'On Windows Pro/Enterprise use Hyper-V: `multipass set local.driver=hyperv` (VMs made with the old driver stay with it).');
+    return warn(
+      name,
+      'virtualbox: its NAT gives the VM no address this computer can reach',
+      'On Windows Pro/Enterprise use Hyper-V: `multipass set local.driver=hyperv` (VMs made with the old driver stay with it).',
+    );
   }
-  const known: Record<string, string> = { qemu: 'QEMU', hyperv: 'Hyper-V', applevz: 'Apple Virtualization', lxd: 'LXD' };
+  const known: Record<string, string> = {
+    qemu: 'QEMU',
+    hyperv: 'Hyper-V',
+    applevz: 'Apple Virtualization',
+    lxd: 'LXD',
+  };
   return pass(name, known[driver] ? `${driver} (${known[driver]})` : driver);
 }
 
 export function memoryCheck(needed: number, free: number, total: number, asked: string): Check {
   const name = 'Free memory';
   const found = `${formatBytes(roundDown(free))} free of ${formatBytes(roundDown(total))}; up asks for ${asked}`;
-  if (total < needed) return fail(name, found, `This computer cannot give the VM ${asked}: use \`labvm up --memory ${formatBytes(roundDown(total / 2))}\`.`);
-  if (free < needed) return warn(name, found, `Close other programs before \`labvm up\`, or ask for less with \`labvm up --memory 2G\`.`);
+  if (total < needed)
+    return fail(
+      name,
+      found,
+      `This computer cannot give the VM ${asked}: use \`labvm up --memory ${formatBytes(roundDown(total / 2))}\`.`,
+    );
+  if (free < needed)
+    return warn(
+      name,
+      found,
+      `Close other programs before \`labvm up\`, or ask for less with \`labvm up --memory 2G\`.`,
+    );
   return pass(name, found);
 }
 
@@ -114,7 +142,8 @@ export function diskVerdict(needed: number, free: number, asked: string): Check 
   const name = 'Free disk';
   const found = `${formatBytes(roundDown(free))} free in the home folder's file system; up asks for ${asked}`;
   // Multipass allocates the disk lazily, so less free space than asked is a risk for later, not a failure now.
-  return free >= needed ? pass(name, found)
+  return free >= needed
+    ? pass(name, found)
     : warn(name, found, `Free some space, or ask for less with \`labvm up --disk 10G\` (the exercise needs about 6G).`);
 }
 
@@ -136,10 +165,16 @@ async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Pr
   const nameFlag = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
   if (!info || info.state === 'Deleted') return warn(name, 'gone from Multipass; labvm\'s record is left', `Run \`labvm down${nameFlag}\` to remove it.`);
   if (info.state !== 'Running') return pass(name, `${info.state} (\`labvm start${nameFlag}\` resumes it)`);
-  if (!info.ipv4) return fail(name, 'Running without an IP address', `Check \`multipass info ${state.name}\`; on VirtualBox use Hyper-V.`);
+  if (!info.ipv4)
+    return fail(
+      name,
+      'Running without an IP address',
+      `Check \`multipass info ${state.name}\`; on VirtualBox use Hyper-V.`,
+    );
   try {
     const record = await state.readRecord();
-    if (!record) return warn(name, 'labvm\'s record is missing', `Run \`labvm down${nameFlag}\` and \`labvm up${nameFlag}\`.`);
+    if (!record)
+      return warn(name, "labvm's record is missing", `Run \`labvm down${nameFlag}\` and \`labvm up${nameFlag}\`.`);
     const remote = await connectToInstance(state, record, info.ipv4, 10_000);
     remote.close();
     return pass(name, `reachable ${remote.path}, host key matches the pinned one`);

@@ -10,7 +10,8 @@ export async function shell(name: string, local: LocalTerminal): Promise<number>
 
 /** One command on the VM (arguments quoted for its shell); resolves the command's exit status. */
 export async function exec(name: string, argv: string[], local: LocalTerminal): Promise<number> {
-  if (argv.length === 0) throw usageError('No command given to run.', 'Put the command after `--`, e.g. `labvm exec -- uname -a`.');
+  if (argv.length === 0)
+    throw usageError('No command given to run.', 'Put the command after `--`, e.g. `labvm exec -- uname -a`.');
   return attached(name, shellQuote(argv), local);
 }
 

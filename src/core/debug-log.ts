@@ -25,7 +25,12 @@ export function debug(topic: string, message: string): void {
 }
 
 /** Runs `work` and records what it was, how it ended and how long it took. */
-export async function timed<T>(topic: string, what: string, work: () => Promise<T>, outcome: (result: T) => string = () => 'ok'): Promise<T> {
+export async function timed<T>(
+  topic: string,
+  what: string,
+  work: () => Promise<T>,
+  outcome: (result: T) => string = () => 'ok',
+): Promise<T> {
   const started = Date.now();
   try {
     const result = await work();
@@ -44,7 +49,14 @@ const KEEP = 20;
  * so a command that removed an instance's state leaves nothing behind. Keeps the newest logs only.
  */
 export async function saveDebugLog(folder: string, command: string, now = new Date()): Promise<string | undefined> {
-  if (lines.length === 0 || !(await stat(folder).then((s) => s.isDirectory(), () => false))) return undefined;
+  if (
+    lines.length === 0 ||
+    !(await stat(folder).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return undefined;
   const dir = join(folder, 'logs');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${now.toISOString().replace(/[-:.]/g, '')}-${command}.log`);

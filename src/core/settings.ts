@@ -55,14 +55,22 @@ export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string 
  * Resolves every setting. `flags` holds only the flags actually given. A bad value anywhere is an error naming
  * where it came from (exit 2): the flag, the variable, or the file and key.
  */
-export async function resolveSettings(flags: Partial<Record<SettingKey, unknown>>, configFile?: string,
-  env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
-  const file = await readConfigFile(configFile === undefined ? defaultConfigFile(env) : resolve(configFile), configFile !== undefined);
+export async function resolveSettings(
+  flags: Partial<Record<SettingKey, string | number>>,
+  configFile?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Settings> {
+  const file = await readConfigFile(
+    configFile === undefined ? defaultConfigFile(env) : resolve(configFile),
+    configFile !== undefined,
+  );
   const pick = (key: SettingKey): Setting => {
     const flag = flags[key];
-    if (flag !== undefined && flag !== '') return checked(key, { value: String(flag), source: 'flag', origin: SPEC[key].flag });
+    if (flag !== undefined && flag !== '')
+      return checked(key, { value: String(flag), source: 'flag', origin: SPEC[key].flag });
     const fromEnv = env[SPEC[key].env];
-    if (fromEnv !== undefined && fromEnv !== '') return checked(key, { value: fromEnv, source: 'env', origin: SPEC[key].env });
+    if (fromEnv !== undefined && fromEnv !== '')
+      return checked(key, { value: fromEnv, source: 'env', origin: SPEC[key].env });
     const fromFile = file?.values[key];
     if (fromFile !== undefined) return { value: fromFile, source: 'file', origin: file!.path };
     return { value: builtInDefaults[key], source: 'built-in', origin: 'labvm' };
@@ -76,7 +84,10 @@ function checked(key: SettingKey, setting: Setting): Setting {
 }
 
 /** Reads and checks the whole file: an unknown key or a bad value is an error naming the file and the key. */
-async function readConfigFile(path: string, required: boolean): Promise<{ path: string; values: Partial<Record<SettingKey, string>> } | undefined> {
+async function readConfigFile(
+  path: string,
+  required: boolean,
+): Promise<{ path: string; values: Partial<Record<SettingKey, string>> } | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -88,7 +99,11 @@ async function readConfigFile(path: string, required: boolean): Promise<{ path: 
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw configError(path, `is not valid JSON: ${errorMessage(error)}`, 'Fix the file: it must be one JSON object, e.g. {"memory": "4G"}.');
+    throw configError(
+      path,
+      `is not valid JSON: ${errorMessage(error)}`,
+      'Fix the file: it must be one JSON object, e.g. {"memory": "4G"}.',
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw configError(path, 'must hold one JSON object, e.g. {"memory": "4G"}', 'Fix the file.');
@@ -99,12 +114,20 @@ async function readConfigFile(path: string, required: boolean): Promise<{ path: 
       throw configError(path, `has an unknown key "${key}"`, `Use only these keys: ${settingKeys.join(', ')}.`);
     }
     if (typeof value !== 'string' && typeof value !== 'number') {
-      throw configError(path, `has a bad value for "${key}": expected a string or a number`, `Fix "${key}" in the file, e.g. "${key}": "${builtInDefaults[key as SettingKey]}".`);
+      throw configError(
+        path,
+        `has a bad value for "${key}": expected a string or a number`,
+        `Fix "${key}" in the file, e.g. "${key}": "${builtInDefaults[key as SettingKey]}".`,
+      );
     }
     try {
       SPEC[key as SettingKey].check(String(value), key);
     } catch (error) {
-      throw configError(path, `has a bad value for "${key}": ${errorMessage(error).replace(/\.$/, '')}`, `Fix "${key}" in the file, e.g. "${key}": "${builtInDefaults[key as SettingKey]}".`);
+      throw configError(
+        path,
+        `has a bad value for "${key}": ${errorMessage(error).replace(/\.$/, '')}`,
+        `Fix "${key}" in the file, e.g. "${key}": "${builtInDefaults[key as SettingKey]}".`,
+      );
     }
     values[key as SettingKey] = String(value);
   }

@@ -6,7 +6,12 @@ import type { RemoteHost } from './ssh.js';
 /** The local end of an attached session: usually process.stdin/stdout/stderr. */
 export interface LocalTerminal {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
-  stdout: NodeJS.WritableStream & { isTTY?: boolean; rows?: number; columns?: number; on(event: 'resize', listener: () => void): unknown };
+  stdout: NodeJS.WritableStream & {
+    isTTY?: boolean;
+    rows?: number;
+    columns?: number;
+    on(event: 'resize', listener: () => void): unknown;
+  };
   stderr: NodeJS.WritableStream;
   /** $TERM to announce to the remote pty (Windows Terminal and conhost understand xterm-256color). */
   term?: string;
@@ -18,8 +23,15 @@ export interface LocalTerminal {
  * one, the remote stdout and stderr stay apart. The local terminal is put in raw mode while a pty is used
  * (keys such as Ctrl-C then reach the remote side) and always restored.
  */
-export async function attachSession(remote: RemoteHost, command: string | undefined, local: LocalTerminal): Promise<number> {
-  const pty = command === undefined ? { rows: local.stdout.rows || 24, cols: local.stdout.columns || 80, term: local.term ?? 'xterm-256color' } : undefined;
+export async function attachSession(
+  remote: RemoteHost,
+  command: string | undefined,
+  local: LocalTerminal,
+): Promise<number> {
+  const pty =
+    command === undefined
+      ? { rows: local.stdout.rows || 24, cols: local.stdout.columns || 80, term: local.term ?? 'xterm-256color' }
+      : undefined;
   const channel = await remote.openSession(command, pty);
   const raw = !!pty && !!local.stdin.isTTY && typeof local.stdin.setRawMode === 'function';
   const followSize = () => channel.setWindow(local.stdout.rows || 24, local.stdout.columns || 80, 0, 0);
@@ -41,8 +53,13 @@ function pipeUntilClosed(channel: ClientChannel, local: LocalTerminal, remote: R
     // when the whole reply arrives in the packet that opened the channel.
     channel.on('close', (code?: number | null, signal?: string) => {
       if (code !== undefined) return resolve(exitStatus(code, signal));
-      reject(new LabvmError(`${remote.target.label}: the session ended without an exit status: ${remote.lostReason ?? 'the channel was closed'}.`, 'vm',
-        'Check that the VM is still running (`labvm status`), then try again.'));
+      reject(
+        new LabvmError(
+          `${remote.target.label}: the session ended without an exit status: ${remote.lostReason ?? 'the channel was closed'}.`,
+          'vm',
+          'Check that the VM is still running (`labvm status`), then try again.',
+        ),
+      );
     });
     channel.pipe(local.stdout, { end: false });
     channel.stderr.pipe(local.stderr, { end: false });

@@ -6,7 +6,16 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEd25519 } from '../../src/vm/keys.js';
-import { CLI, LabvmEnv, e2eUnavailable, finished, inVm, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import {
+  CLI,
+  LabvmEnv,
+  e2eUnavailable,
+  finished,
+  inVm,
+  multipassDouble,
+  purgeInstance,
+  uniqueName,
+} from '../support/labvm.js';
 
 /** The daily commands (shell, exec) on one VM, through the Multipass test double and a real stand-in. */
 
@@ -90,8 +99,11 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
   });
 
   test('exec: stdin reaches the command, and arguments keep their spaces and quotes', async () => {
-    const child = spawn(process.execPath, [CLI, 'exec', '--name', name, '--', 'sh', '-c', 'tr a-z A-Z; printf "%s|" "$@"', 'sh', 'a b', "c'd"],
-      { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'exec', '--name', name, '--', 'sh', '-c', 'tr a-z A-Z; printf "%s|" "$@"', 'sh', 'a b', "c'd"],
+      { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     child.stdin.end('hello\n');
     const run = await finished(child);
     assert.equal(run.code, 0, run.stderr);
@@ -99,7 +111,15 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
   });
 
   test('exec runs as the VM user with Docker, over the pinned key (a tampered pin is refused with exit 6)', async () => {
-    const run = await lab.run(['exec', '--name', name, '--', 'sh', '-c', 'id -un; docker version --format "{{.Server.Version}}"']);
+    const run = await lab.run([
+      'exec',
+      '--name',
+      name,
+      '--',
+      'sh',
+      '-c',
+      'id -un; docker version --format "{{.Server.Version}}"',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^ubuntu\n\d+\.\d+/);
     const recordFile = join(lab.home, name, 'instance.json');
@@ -107,7 +127,10 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     const other = generateEd25519('someone-else').publicKey;
     await writeFile(recordFile, record.replace(/"hostPublicKey": "[^"]+"/, `"hostPublicKey": "${other}"`));
     try {
-      for (const args of [['exec', '--name', name, '--', 'true'], ['shell', '--name', name]]) {
+      for (const args of [
+        ['exec', '--name', name, '--', 'true'],
+        ['shell', '--name', name],
+      ]) {
         const refused = await lab.run(args);
         assert.equal(refused.code, 6, refused.stderr);
         assert.match(refused.stderr, /does not match the host key labvm pinned/);
@@ -131,22 +154,42 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
   test('doctor: a pass/warn/fail table with a fix for each problem; a VM whose pinned key does not match fails it (exit 3)', async () => {
     const run = await lab.run(['doctor']);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    for (const row of [/^pass {2}Node\.js +v\d+/m, /^pass {2}Multipass installed +multipass 1\.16\.3/m, /^pass {2}Multipass daemon +multipassd 1\.16\.3/m,
-      /^pass {2}Virtualization driver +qemu/m, /^(pass|warn) {2}Free memory +\S+ free of \S+; up asks for 4G/m, /^(pass|warn) {2}Free disk .*up asks for 20G/m,
-      new RegExp(`^pass {2}VM ${name} +reachable direct to [\\d.]+:22, host key matches the pinned one`, 'm')]) {
+    for (const row of [
+      /^pass {2}Node\.js +v\d+/m,
+      /^pass {2}Multipass installed +multipass 1\.16\.3/m,
+      /^pass {2}Multipass daemon +multipassd 1\.16\.3/m,
+      /^pass {2}Virtualization driver +qemu/m,
+      /^(pass|warn) {2}Free memory +\S+ free of \S+; up asks for 4G/m,
+      /^(pass|warn) {2}Free disk .*up asks for 20G/m,
+      new RegExp(`^pass {2}VM ${name} +reachable direct to [\\d.]+:22, host key matches the pinned one`, 'm'),
+    ]) {
       assert.match(run.stdout, row);
     }
-    const json = JSON.parse((await lab.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
+    const json = JSON.parse((await lab.run(['doctor', '--json'])).stdout) as {
+      ok: boolean;
+      checks: Array<{ name: string; status: string; fix: string | null }>;
+    };
     assert.equal(json.ok, true);
-    assert.ok(json.checks.every((check) => ['pass', 'warn', 'fail'].includes(check.status) && (check.status === 'pass') === (check.fix === null)));
+    assert.ok(
+      json.checks.every(
+        (check) =>
+          ['pass', 'warn', 'fail'].includes(check.status) && (check.status === 'pass') === (check.fix === null),
+      ),
+    );
 
     const recordFile = join(lab.home, name, 'instance.json');
     const record = await readFile(recordFile, 'utf8');
-    await writeFile(recordFile, record.replace(/"hostPublicKey": "[^"]+"/, `"hostPublicKey": "${generateEd25519('someone-else').publicKey}"`));
+    await writeFile(
+      recordFile,
+      record.replace(/"hostPublicKey": "[^"]+"/, `"hostPublicKey": "${generateEd25519('someone-else').publicKey}"`),
+    );
     try {
       const untrusted = await lab.run(['doctor']);
       assert.equal(untrusted.code, 3);
-      assert.match(untrusted.stdout, new RegExp(`^fail {2}VM ${name} +trust failed: .*does not match[\\s\\S]*fix: .*labvm down --name ${name}`, 'm'));
+      assert.match(
+        untrusted.stdout,
+        new RegExp(`^fail {2}VM ${name} +trust failed: .*does not match[\\s\\S]*fix: .*labvm down --name ${name}`, 'm'),
+      );
     } finally {
       await writeFile(recordFile, record);
     }
@@ -156,7 +199,10 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     assert.match(daemonDown.stdout, /^fail {2}Multipass daemon +multipassd is not answering\n +fix: Start /m);
     const missing = await lab.run(['doctor'], { LABVM_MULTIPASS: join(lab.home, 'no-multipass-here') });
     assert.equal(missing.code, 3);
-    assert.match(missing.stdout, /^fail {2}Multipass installed +The multipass command was not found[\s\S]*fix: Install Multipass/m);
+    assert.match(
+      missing.stdout,
+      /^fail {2}Multipass installed +The multipass command was not found[\s\S]*fix: Install Multipass/m,
+    );
   });
 
   test('every command leaves a debug log in the state folder (multipass, SSH, remote commands, Docker API, with timings) and no secret in it; --verbose shows it live', async () => {
@@ -168,18 +214,29 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     assert.ok(upLog, `an up log among ${logs.join(', ')}`);
     assert.equal((await stat(join(lab.home, name, 'logs', upLog))).mode & 0o777, 0o600);
     const text = await readFile(join(lab.home, name, 'logs', upLog), 'utf8');
-    for (const line of [/multipass +multipass launch 24\.04 --name \S+ .* -> exit 0 \(\d+ ms\)/, /multipass +multipass version --format json -> exit 0/,
-      /ssh +connecting to [\d.]+:22 as ubuntu \(key\)/, /ssh +host key SHA256:\S+ matches the host key labvm pinned/, /ssh +authenticated as ubuntu in \d+ ms/,
-      /remote +\$ test -e \/var\/lib\/labvm\/provisioned -> exit \d \(\d+ ms\)/, /docker +GET \/version -> ok \(\d+ ms\)/]) {
+    for (const line of [
+      /multipass +multipass launch 24\.04 --name \S+ .* -> exit 0 \(\d+ ms\)/,
+      /multipass +multipass version --format json -> exit 0/,
+      /ssh +connecting to [\d.]+:22 as ubuntu \(key\)/,
+      /ssh +host key SHA256:\S+ matches the host key labvm pinned/,
+      /ssh +authenticated as ubuntu in \d+ ms/,
+      /remote +\$ test -e \/var\/lib\/labvm\/provisioned -> exit \d \(\d+ ms\)/,
+      /docker +GET \/version -> ok \(\d+ ms\)/,
+    ]) {
       assert.match(text, line);
     }
-    const clientKey = (await readFile(join(lab.home, name, 'id_ed25519'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('-----'));
-    const hostKey = inVm(name, 'cat /etc/ssh/ssh_host_ed25519_key').stdout.split('\n').filter((l) => l && !l.startsWith('-----'));
+    const clientKey = (await readFile(join(lab.home, name, 'id_ed25519'), 'utf8'))
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'));
+    const hostKey = inVm(name, 'cat /etc/ssh/ssh_host_ed25519_key')
+      .stdout.split('\n')
+      .filter((l) => l && !l.startsWith('-----'));
     assert.ok(clientKey.length > 0 && hostKey.length > 0);
     for (const file of logs) {
       const log = await readFile(join(lab.home, name, 'logs', file), 'utf8');
       assert.doesNotMatch(log, /PRIVATE KEY|ssh_keys|BEGIN /, file);
-      for (const keyLine of [...clientKey, ...hostKey]) assert.ok(!log.includes(keyLine.slice(0, 40)), `${file} holds key material`);
+      for (const keyLine of [...clientKey, ...hostKey])
+        assert.ok(!log.includes(keyLine.slice(0, 40)), `${file} holds key material`);
     }
   });
 
@@ -192,7 +249,10 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     const vm = entries.find((e) => e.name === name)!;
     assert.equal(vm.state, 'Running');
     assert.match(String(vm.ipv4), /^\d+\.\d+\.\d+\.\d+$/);
-    assert.deepEqual([vm.cpus, vm.memory, vm.disk, vm.image, vm.ready, vm.cleanup], [2, '4G', '20G', '24.04', true, null]);
+    assert.deepEqual(
+      [vm.cpus, vm.memory, vm.disk, vm.image, vm.ready, vm.cleanup],
+      [2, '4G', '20G', '24.04', true, null],
+    );
     assert.match(String(vm.release), /Ubuntu|Debian/);
     const missing = entries.find((e) => e.name === gone)!;
     assert.deepEqual([missing.state, missing.ready, missing.cleanup], ['missing', null, `labvm down --name ${gone}`]);
@@ -217,7 +277,10 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /was already stopped/);
     const listed = JSON.parse((await lab.run(['list', '--json'])).stdout) as Array<Record<string, unknown>>;
-    assert.deepEqual(listed.map((e) => [e.name, e.state, e.ready]), [[name, 'Stopped', null]]);
+    assert.deepEqual(
+      listed.map((e) => [e.name, e.state, e.ready]),
+      [[name, 'Stopped', null]],
+    );
     const refused = await lab.run(['exec', '--name', name, '--', 'true']);
     assert.equal(refused.code, 4);
     assert.match(refused.stderr, new RegExp(`${name} is stopped .*\\n {2}next: Run \`labvm up --name ${name}\` to start it\\.`));
@@ -282,7 +345,12 @@ describe('teacher defaults (config file, environment, flags)', { skip }, () => {
     for (const args of [['up', '--name', name], ['doctor'], ['exercise', '--name', name]]) {
       const run = await lab.run(args);
       assert.equal(run.code, 2, `${args[0]}: ${run.stderr}`);
-      assert.match(run.stderr, new RegExp(`config file ${join(lab.home, 'config.json')} has an unknown key "memroy"[\\s\\S]*next: Use only these keys`));
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `config file ${join(lab.home, 'config.json')} has an unknown key "memroy"[\\s\\S]*next: Use only these keys`,
+        ),
+      );
     }
     await writeFile(join(lab.home, 'config.json'), '{"timeout": "soon"}');
     const bad = await lab.run(['doctor']);

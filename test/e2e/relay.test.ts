@@ -1,7 +1,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { CLI, LabvmEnv, NGINX_BASE_IMAGE, e2eUnavailable, finished, loadImageIntoVm, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import {
+  CLI,
+  LabvmEnv,
+  NGINX_BASE_IMAGE,
+  e2eUnavailable,
+  finished,
+  loadImageIntoVm,
+  multipassDouble,
+  purgeInstance,
+  uniqueName,
+} from '../support/labvm.js';
 
 /** A VM whose address does not answer from this computer: labvm carries its SSH connection through `multipass exec`. */
 
@@ -38,9 +48,16 @@ describe('a VM whose address cannot be reached', { skip, concurrency: false }, (
 
     const exec = await lab.run(['exec', '--name', name, '--', 'sh', '-c', 'echo "$SSH_CONNECTION"; exit 5']);
     assert.equal(exec.code, 5, exec.stderr);
-    assert.match(exec.stdout, /^127\.0\.0\.1 \d+ 127\.0\.0\.1 22$/m, 'sshd saw the connection come from the relay inside the VM');
+    assert.match(
+      exec.stdout,
+      /^127\.0\.0\.1 \d+ 127\.0\.0\.1 22$/m,
+      'sshd saw the connection come from the relay inside the VM',
+    );
 
-    const shell = spawn('script', ['-qefc', `'${process.execPath}' '${CLI}' shell --name ${name}`, '/dev/null'], { env: lab.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const shell = spawn('script', ['-qefc', `'${process.execPath}' '${CLI}' shell --name ${name}`, '/dev/null'], {
+      env: lab.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const done = finished(shell);
     let seen = '';
     shell.stdout.on('data', (chunk: Buffer) => {

@@ -20,18 +20,46 @@ describe('exitStatus', () => {
 
 describe('list rendering', () => {
   const entry = (overrides: Partial<ListEntry>): ListEntry => ({
-    name: 'labvm', state: 'Running', ipv4: '10.0.0.2', release: 'Ubuntu 24.04.1 LTS', image: '24.04', cpus: 2, memory: '4G',
-    disk: '20G', createdAt: '2026-11-29T10:00:00.000Z', ready: true, stateDir: '/h/labvm', cleanup: null, ...overrides });
+    name: 'labvm',
+    state: 'Running',
+    ipv4: '10.0.0.2',
+    release: 'Ubuntu 24.04.1 LTS',
+    image: '24.04',
+    cpus: 2,
+    memory: '4G',
+    disk: '20G',
+    createdAt: '2026-11-29T10:00:00.000Z',
+    ready: true,
+    stateDir: '/h/labvm',
+    cleanup: null,
+    ...overrides,
+  });
 
   test('columns line up; a gone record is marked with the command that cleans it', () => {
-    const text = listText([entry({}), entry({ name: 'old-lab', state: 'missing', ipv4: null, release: null, ready: null, cleanup: 'labvm down --name old-lab' })], plainStyle);
+    const text = listText(
+      [
+        entry({}),
+        entry({
+          name: 'old-lab',
+          state: 'missing',
+          ipv4: null,
+          release: null,
+          ready: null,
+          cleanup: 'labvm down --name old-lab',
+        }),
+      ],
+      plainStyle,
+    );
     const [head, first, second, blank, note] = text.split('\n');
     assert.match(head!, /^NAME {5}STATE {4}ADDRESS/);
     assert.equal(first!.indexOf('Running'), head!.indexOf('STATE'));
     assert.equal(second!.indexOf('missing'), head!.indexOf('STATE'));
     assert.match(second!, /24\.04 .* -$/, 'the launched image stands in for the release, readiness unknown');
     assert.equal(blank, '');
-    assert.equal(note, '! old-lab: the VM is gone, only labvm\'s record is left; clean up with `labvm down --name old-lab`');
+    assert.equal(
+      note,
+      "! old-lab: the VM is gone, only labvm's record is left; clean up with `labvm down --name old-lab`",
+    );
   });
 
   test('no VMs says how to make one', () => {
@@ -39,7 +67,13 @@ describe('list rendering', () => {
   });
 
   test('table pads every column but the last', () => {
-    assert.equal(table([['a', 'bb', 'c'], ['ccc', 'd', 'e']]), 'a    bb  c\nccc  d   e');
+    assert.equal(
+      table([
+        ['a', 'bb', 'c'],
+        ['ccc', 'd', 'e'],
+      ]),
+      'a    bb  c\nccc  d   e',
+    );
   });
 });
 

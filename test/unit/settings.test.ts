@@ -16,7 +16,10 @@ describe('teacher defaults: flag > env > file > built-in', () => {
   after(() => rm(home, { recursive: true, force: true }));
 
   const rejects = async (promise: Promise<unknown>, message: RegExp) => {
-    await assert.rejects(promise, (error: unknown) => error instanceof LabvmError && error.exitCode === 2 && message.test(error.message));
+    await assert.rejects(
+      promise,
+      (error: unknown) => error instanceof LabvmError && error.exitCode === 2 && message.test(error.message),
+    );
   };
 
   test('without a file every value is built in', async () => {
