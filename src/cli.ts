@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './core/settings.js';
 import { deliverInterrupt } from './core/interrupt.js';
 import { exerciseOptions, flag, markValues, nameOption, optionalText, text, upOptions, type RawOptions } from './cli/options.js';
-import { doctorText, downText, errorText, interruptedText, keptText, listText, powerText, statusText, upSummary } from './cli/print.js';
+import { doctorText, downText, errorText, interruptedText, keptText, listText, powerText, reexplainedText, statusText, upSummary } from './cli/print.js';
 import { formatHelp, suggestion, unknownOptionOf } from './cli/help.js';
 import { textWidth } from './core/text.js';
 
@@ -161,6 +161,24 @@ cli
     const report = await doctor(await settingsFor(given));
     print(flag(given, 'json') ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
     if (!report.ok) commandExit = ExitCode.prerequisite;
+  });
+
+cli
+  .command('report <file.json>', 'Re-explain a saved `labvm exercise --json` report: answers recomputed from its evidence by this labvm')
+  .option('--markdown <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
+  .option('--force', 'Overwrite the --markdown file if it exists')
+  .option('--json', 'Print the re-explained report as one JSON object')
+  .example('labvm report namespaces.json --markdown namespaces.md')
+  .action(async (file: string, given: RawOptions) => {
+    const [{ report }, { renderTerminal }, { toJson }] = await Promise.all([
+      import('./commands/report.js'), import('./report/terminal.js'), import('./report/json.js')]);
+    const result = await report(file, { markdown: optionalText(given, 'markdown', '--markdown'), force: flag(given, 'force') });
+    const { differences } = result;
+    print(flag(given, 'json')
+      ? JSON.stringify({ ...toJson(result.report), recomputed: { fromLabvmVersion: result.writtenBy, differences } }, null, 2)
+      : renderTerminal(result.report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd());
+    process.stderr.write(reexplainedText(result.file, result.writtenBy, differences, errStyle));
+    if (result.markdownFile) process.stderr.write(`Markdown report written to ${result.markdownFile}\n`);
   });
 
 cli

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds one of labvm's test images from Debian bookworm packages (no registry needed):
 #   debootstrap --variant=minbase into a temp dir, customise, then `tar | docker import`.
-# Usage: build-image.sh standin|nginx TAG RECIPE_HASH   (prepare.sh calls it; runs as root)
+#   apparmor-vm instead writes a bootable disk, kernel and initrd for QEMU into a directory (no docker import).
+# Usage: build-image.sh standin|nginx TAG RECIPE_HASH | apparmor-vm OUT_DIR RECIPE_HASH  (prepare.sh calls it; root)
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STANDIN_DIR=$REPO_ROOT/test/standin
+VM_DIR=$REPO_ROOT/test/apparmor-vm
+VM_HOSTNAME=labvm-apparmor
 SUITE=bookworm
 
 STANDIN_PACKAGES=openssh-server,docker.io,cloud-init,python3-cffi-backend,sudo,procps,util-linux,iproute2,iptables,ca-certificates,locales
 NGINX_PACKAGES=nginx-light,procps
+# A full VM with Debian's own kernel, so AppArmor is on and docker.io loads docker-default.
+VM_PACKAGES=linux-image-amd64,systemd-sysv,udev,openssh-server,docker.io,apparmor,cloud-init,python3-cffi-backend,sudo,procps,util-linux,iproute2,iptables,ca-certificates,netcat-openbsd,ifupdown,isc-dhcp-client,kmod,dbus
 
 log() { printf '[build-image %s] %s\n' "$(date +%T)" "$*"; }
 
@@ -67,8 +72,42 @@ customise_nginx() {
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
 }
 
+customise_vm() {
+  local dir=$1
+  rm -f "$dir"/etc/ssh/ssh_host_*   # each boot gets its host key from cloud-init
+  install -m 0644 "$VM_DIR/cloud.cfg" "$dir/etc/cloud/cloud.cfg.d/90_labvm_vm.cfg"
+  install -m 0644 "$VM_DIR/interfaces" "$dir/etc/network/interfaces"
+  printf '/dev/vda / ext4 defaults 0 1\n' >"$dir/etc/fstab"
+  printf '%s\n' "$VM_HOSTNAME" >"$dir/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$VM_HOSTNAME" >"$dir/etc/hosts"
+  rm -rf "$dir"/var/cache/apt/archives/*.deb
+}
+
+# build_vm OUT_DIR HASH: disk.img (ext4 made from the root file system, no loop mount), vmlinuz, initrd.img.
+build_vm() {
+  local out=$1 hash=$2 rootfs
+  WORK_DIR=$(mktemp -d /var/tmp/labvm-vm-XXXXXX)
+  trap 'remove_rootfs "$WORK_DIR"' EXIT
+  rootfs=$WORK_DIR/rootfs
+  debootstrap_rootfs "$rootfs" "$VM_PACKAGES"
+  customise_vm "$rootfs"
+  cp "$rootfs"/boot/vmlinuz-* "$WORK_DIR/vmlinuz"
+  cp "$rootfs"/boot/initrd.img-* "$WORK_DIR/initrd.img"
+  truncate -s 6G "$WORK_DIR/disk.img"
+  mkfs.ext4 -q -F -d "$rootfs" "$WORK_DIR/disk.img"
+  rm -rf "$out"
+  mkdir -p "$out"
+  mv "$WORK_DIR/disk.img" "$WORK_DIR/vmlinuz" "$WORK_DIR/initrd.img" "$out/"
+  printf '%s\n' "$hash" >"$out/recipe-hash"
+  log "built $out (disk $(du -sm "$out/disk.img" | cut -f1) MB used)"
+}
+
 main() {
-  [ $# -eq 3 ] || { echo "usage: $0 standin|nginx TAG RECIPE_HASH" >&2; exit 64; }
+  if [ "${1:-}" = apparmor-vm ] && [ $# -eq 3 ]; then
+    build_vm "$2" "$3"
+    return
+  fi
+  [ $# -eq 3 ] || { echo "usage: $0 standin|nginx TAG RECIPE_HASH | apparmor-vm OUT_DIR RECIPE_HASH" >&2; exit 64; }
   local kind=$1 tag=$2 hash=$3 packages changes=()
   case $kind in
     standin)

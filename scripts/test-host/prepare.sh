@@ -2,7 +2,8 @@
 # Prepares a Debian 12 machine (root, no stdin) for labvm's tests:
 #   1. installs the packages the tests use (skipped when all are present),
 #   2. starts a Docker engine when none answers,
-#   3. builds the two test images when they are missing or were built from another recipe.
+#   3. builds the two test images when they are missing or were built from another recipe,
+#   4. builds the AppArmor test VM's disk (QEMU, Debian's kernel) under $VM_CACHE, cached the same way.
 # Idempotent: a warm machine finishes in seconds. Usage: scripts/test-host/prepare.sh
 set -euo pipefail
 
@@ -13,8 +14,10 @@ DOCKERD_LOG=/var/log/labvm-test-dockerd.log
 STANDIN_IMAGE=labvm-test/vm-standin:latest
 NGINX_IMAGE=labvm-test/nginx-base:latest
 HASH_LABEL=labvm.recipe-hash
+VM_RECIPE_DIR=$REPO_ROOT/test/apparmor-vm
+VM_CACHE=/var/cache/labvm-test/apparmor-vm
 PACKAGES=(docker.io debootstrap debian-archive-keyring cloud-init openssh-client iproute2 procps
-  ca-certificates tar coreutils util-linux gpg)
+  ca-certificates tar coreutils util-linux gpg qemu-system-x86 qemu-utils genisoimage e2fsprogs)
 
 log() { printf '[prepare %s] %s\n' "$(date +%T)" "$*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
@@ -88,16 +91,38 @@ ensure_image() {
   fi
 }
 
+# ensure_vm HASH: builds the AppArmor VM's disk, kernel and initrd unless $VM_CACHE holds that recipe's build.
+ensure_vm() {
+  local hash=$1 current
+  current=$(cat "$VM_CACHE/recipe-hash" 2>/dev/null || true)
+  if [ "$current" = "$hash" ] && [ -f "$VM_CACHE/disk.img" ]; then
+    log "AppArmor VM disk: up to date (recipe ${hash:0:12}), not rebuilt"
+    return
+  fi
+  log "AppArmor VM disk: building into $VM_CACHE (recipe ${hash:0:12}${current:+, was ${current:0:12}})"
+  "$BUILD_SCRIPT" apparmor-vm "$VM_CACHE" "$hash"
+}
+
 main() {
   [ "$(id -u)" -eq 0 ] || die "run as root"
-  local start=$SECONDS standin_files
+  local start=$SECONDS standin_files vm_files vm_pid vm_log
   step "install packages" install_packages
   step "start dockerd" start_dockerd
+  # The VM disk needs no dockerd: it is built alongside the images (mostly package downloads).
+  mapfile -t vm_files < <(find "$VM_RECIPE_DIR" -type f | LC_ALL=C sort)
+  vm_log=$(mktemp /tmp/labvm-prepare-vm.XXXXXX)
+  step "AppArmor VM disk" ensure_vm "$(recipe_hash "$BUILD_SCRIPT" "${vm_files[@]}")" >"$vm_log" 2>&1 &
+  vm_pid=$!
   mapfile -t standin_files < <(find "$STANDIN_DIR" -type f | LC_ALL=C sort)
   step "image $NGINX_IMAGE" ensure_image nginx "$NGINX_IMAGE" "$(recipe_hash "$BUILD_SCRIPT")"
   step "image $STANDIN_IMAGE" ensure_image standin "$STANDIN_IMAGE" \
     "$(recipe_hash "$BUILD_SCRIPT" "${standin_files[@]}")"
-  log "test host ready in $((SECONDS - start)) s: dockerd up, images $STANDIN_IMAGE and $NGINX_IMAGE built"
+  local vm_status=0
+  wait "$vm_pid" || vm_status=$?
+  cat "$vm_log"
+  rm -f "$vm_log"
+  [ "$vm_status" -eq 0 ] || die "the AppArmor VM disk could not be built (log above)"
+  log "test host ready in $((SECONDS - start)) s: dockerd up, images $STANDIN_IMAGE and $NGINX_IMAGE built, VM disk in $VM_CACHE"
 }
 
 main "$@"

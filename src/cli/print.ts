@@ -110,6 +110,17 @@ export function errorText(error: unknown, style: Styler, options: ErrorTextOptio
   return lines.join('\n');
 }
 
+/** After `labvm report`: whether the answers stored in the file are those its evidence gives now. */
+export function reexplainedText(file: string, writtenBy: string, differences: string[], style: Styler): string {
+  if (!differences.length) return `The answers stored in ${file} (labvm ${writtenBy}) match those recomputed from its evidence.\n`;
+  return [
+    style.yellow(style.bold(`The answers stored in ${file} differ from those its evidence gives (recorded by labvm ${writtenBy}; ` +
+      'the file was edited, or an older labvm explained it differently):')),
+    ...differences.map((line) => `  - ${line}`),
+    'The report above shows the recomputed answers.',
+  ].join('\n') + '\n';
+}
+
 /**
  * What Ctrl-C leaves behind, said after an interrupt that no command took: only `up` and `down` change a VM, and
  * their hint names the same VM (--name) the interrupted command was working on.

@@ -68,14 +68,14 @@ function parseMethod(method: string): Method {
 }
 
 /** Checked before anything runs, so a typo in the path does not cost a whole run, nor overwrite a file unasked. */
-async function checkReportFile(file: string, force: boolean): Promise<string> {
-  if (!file.toLowerCase().endsWith('.md')) throw usageError(`--report needs a .md file name, got "${file}".`);
+export async function checkReportFile(file: string, force: boolean, option = '--report'): Promise<string> {
+  if (!file.toLowerCase().endsWith('.md')) throw usageError(`${option} needs a .md file name, got "${file}".`);
   const path = resolve(file);
   if (!force && (await stat(path).then(() => true, () => false))) {
-    throw usageError(`The report file ${path} already exists.`, 'Add --force to overwrite it, or pass --report another file name.');
+    throw usageError(`The report file ${path} already exists.`, `Add --force to overwrite it, or pass ${option} another file name.`);
   }
   await access(dirname(path), constants.W_OK).catch((error: unknown) => {
-    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, 'Pass --report a file in a folder that exists and that you can write to.');
+    throw usageError(`Cannot write the report to ${path}: ${errorMessage(error)}.`, `Pass ${option} a file in a folder that exists and that you can write to.`);
   });
   return path;
 }

@@ -6,7 +6,7 @@ import type { ContainerEvidence, EnvironmentEvidence, Evidence, KillEvidence, Sl
  */
 
 export type PidCause = 'nested-pid-namespace' | 'same-pid-namespace' | 'outside-pid-namespace' | 'unexplained';
-export type KillCause = 'apparmor' | 'no-lsm' | 'unconfined-sender' | 'same-profile' | 'unexplained';
+export type KillCause = 'apparmor' | 'selinux' | 'user-namespace' | 'no-lsm' | 'unconfined-sender' | 'same-profile' | 'unexplained';
 export type StopCause = 'pid-namespace-init-exit' | 'outside-pid-namespace' | 'unexplained';
 
 export interface Answer<Cause extends string> {
@@ -57,14 +57,14 @@ export function answerAll(evidence: Evidence): Answers {
   return {
     pid: answerPid(evidence.sleep),
     killFromInside: answerKill(evidence.kill, evidence.sleep, evidence.container, evidence.environment),
-    stopContainer: answerStop(evidence.stop),
+    stopContainer: answerStop(evidence.stop, evidence.container),
     controls: evidence.controls.map((control) => ({
       name: control.name,
       description: control.description,
       answers: [
         answerPid(control.sleep),
         ...(control.kill ? [answerKill(control.kill, control.sleep, control.container, evidence.environment)] : []),
-        ...(control.stop ? [answerStop(control.stop)] : []),
+        ...(control.stop ? [answerStop(control.stop, control.container)] : []),
       ],
     })),
   };
@@ -107,8 +107,9 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
       cause: 'outside-pid-namespace',
       answer: `The question does not apply: PID ${hostPid} is not inside the container's PID namespace, so the container cannot see it.`,
       explanation:
-        'setns(CLONE_NEWPID) moves only the children of the caller into the namespace. Without a fork (nsenter -F) the ' +
-        'sleep stays in the host\'s PID namespace: it shares the other namespaces but not the PIDs.',
+        'setns(CLONE_NEWPID) does not move the caller into the PID namespace: only children it creates afterwards are born ' +
+        'there. Without a fork (nsenter -F) the sleep is that caller, so it stays in the host\'s PID namespace: it shares ' +
+        'the other namespaces but not the PIDs.',
     };
   }
   return {
@@ -121,51 +122,151 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
 
 /** Security modules that can refuse a signal between processes (SELinux and Smack as well as AppArmor). */
 const SIGNAL_MEDIATING_LSMS = ['apparmor', 'selinux', 'smack'];
+/** Listed modules that refuse signals only for processes that a sandbox (landlock) or a loaded BPF program targets. */
+const OPT_IN_LSMS = ['landlock', 'bpf'];
+/** Major LSMs: the one listed first of these owns /proc/<pid>/attr/current. */
+const MAJOR_LSMS = ['selinux', 'smack', 'tomoyo', 'apparmor'];
+/** uid_map of a process in the initial user namespace: the whole UID range mapped onto itself. */
+const IDENTITY_UID_MAP = /^\s*0\s+0\s+4294967295\s*$/;
 
 /** "docker-default (enforce)" -> "docker-default"; null or "" when there is no label. */
-export function profileOf(label: string | null): string | null {
+export function profileOf(label: string | null | undefined): string | null {
   if (!label) return null;
   return label.replace(/\s*\((enforce|complain|kill|unconfined|prompt)\)\s*$/, '').trim() || null;
+}
+
+/** The LSM list was read (saved reports from before `lsmListRead` count a non-empty list as read). */
+export function lsmListObserved(environment: EnvironmentEvidence): boolean {
+  return environment.lsmListRead ?? environment.lsms.length > 0;
+}
+
+export function appArmorActive(environment: EnvironmentEvidence): boolean {
+  return environment.apparmorEnabled || environment.lsms.includes('apparmor');
+}
+
+/** AppArmor owns /proc/<pid>/attr/current only when it is the first major LSM the kernel lists. */
+function appArmorIsMajor(environment: EnvironmentEvidence): boolean {
+  return environment.lsms.find((lsm) => MAJOR_LSMS.includes(lsm)) === 'apparmor';
+}
+
+/**
+ * A process's AppArmor label: /proc/<pid>/attr/apparmor/current when it was read, else attr/current but only when
+ * AppArmor is the active major LSM (on SELinux hosts attr/current holds the SELinux context).
+ */
+export function appArmorLabel(own: string | null | undefined, current: string | null, environment: EnvironmentEvidence): string | null {
+  if (own) return own;
+  return appArmorIsMajor(environment) ? current : null;
+}
+
+/** A process's SELinux context: attr/current when SELinux is the active major LSM. */
+function selinuxContext(current: string | null, environment: EnvironmentEvidence): string | null {
+  return environment.lsms.find((lsm) => MAJOR_LSMS.includes(lsm)) === 'selinux' ? current : null;
+}
+
+/** The type field of an SELinux context: system_u:system_r:container_t:s0:c1,c2 -> container_t. */
+function selinuxType(context: string | null): string | null {
+  return context?.split(':')[2] ?? null;
+}
+
+/** The container has a user namespace of its own (rootless Docker or userns-remap), as its init's uid_map or Docker says. */
+function userNamespaceSeen(container: ContainerEvidence, environment: EnvironmentEvidence): string | null {
+  if (container.uidMap !== undefined && container.uidMap.trim() && !IDENTITY_UID_MAP.test(container.uidMap)) {
+    return `the container's init has uid_map "${container.uidMap.trim().replace(/\s+/g, ' ')}"`;
+  }
+  const option = environment.dockerSecurityOptions.find((o) => /^name=(rootless|userns)\b/.test(o));
+  return option ? `Docker reports ${option}` : null;
+}
+
+function auditEvidence(kill: KillEvidence): string {
+  if (!kill.audit) return 'kernel audit log: not observed';
+  if (!kill.audit.read) return `kernel audit log: could not be read (${kill.audit.error ?? 'no reason given'})`;
+  if (!kill.audit.lines.length) return 'kernel audit log during the kill: no signal denial logged';
+  return `kernel audit log during the kill: ${kill.audit.lines.join(' | ')}`;
+}
+
+const auditLine = (kill: KillEvidence, pattern: RegExp): string | undefined => kill.audit?.lines.find((line) => pattern.test(line));
+const APPARMOR_SIGNAL_DENIAL = /apparmor="DENIED"[^\n]*operation="signal"/;
+const SELINUX_SIGNAL_DENIAL = /avc:\s+denied\s+\{[^}]*\bsignal\b[^}]*\}/;
+
+function logged(line: string | undefined, what: string): string {
+  return line
+    ? ` The kernel logged the refusal: ${line}`
+    : ` labvm found no ${what} audit line for this kill in the kernel log (see the evidence), so the refusal itself was not seen in the log.`;
+}
+
+function lsmListText(environment: EnvironmentEvidence): string {
+  if (!lsmListObserved(environment)) return 'not observed (/sys/kernel/security/lsm could not be read)';
+  return environment.lsms.join(', ') || 'none';
 }
 
 export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: ContainerEvidence, environment: EnvironmentEvidence): KillAnswer {
   const killed = kill.processGone;
   /** The kill reported success and the process is gone: a failed kill with a vanished process fits no known cause. */
   const succeeded = killed && kill.exitCode === 0;
-  const apparmor = environment.apparmorEnabled || environment.lsms.includes('apparmor');
-  const sender = profileOf(container.execLabel);
-  const target = profileOf(sleep.label);
+  const apparmor = appArmorActive(environment);
+  const senderLabel = appArmorLabel(container.execAppArmorLabel, container.execLabel, environment);
+  const targetLabel = appArmorLabel(sleep.appArmorLabel, sleep.label, environment);
+  const sender = profileOf(senderLabel);
+  const target = profileOf(targetLabel);
+  const senderContext = selinuxContext(container.execLabel, environment);
+  const targetContext = selinuxContext(sleep.label, environment);
   const evidence = [
     `\`${kill.command.join(' ')}\` exited ${kill.exitCode}${kill.stderr.trim() ? ` with "${kill.stderr.trim()}"` : ''}`,
     `process ${sleep.hostPid} after the kill: ${killed ? 'gone' : 'still running'}`,
-    `Linux security modules: ${environment.lsms.join(', ') || 'none reported'}; AppArmor ${apparmor ? 'enabled' : 'not enabled'}`,
-    `AppArmor label of a docker exec process (the sender): ${container.execLabel ?? 'none'}`,
-    `AppArmor label of the sleep (the target): ${sleep.label ?? 'none'}`,
+    `Linux security modules: ${lsmListText(environment)}; AppArmor ${apparmor ? 'enabled' : 'not enabled'}`,
+    `AppArmor label of a docker exec process (the sender): ${senderLabel ?? 'none observed'}`,
+    `AppArmor label of the sleep (the target): ${targetLabel ?? 'none observed'}`,
+    ...(senderContext || targetContext
+      ? [`SELinux context of the sender: ${senderContext ?? 'none'}; of the sleep: ${targetContext ?? 'none'}; mode: ${selinuxMode(environment)}`]
+      : []),
     `Docker security options: ${environment.dockerSecurityOptions.join(', ') || 'none'}`,
+    ...(container.uidMap !== undefined ? [`uid_map of the container's init: ${container.uidMap.trim().replace(/\s+/g, ' ') || 'empty'}`] : []),
+    auditEvidence(kill),
   ];
   const base = { kind: 'killFromInside' as const, question: QUESTIONS.kill, killed, exitCode: kill.exitCode, stderr: kill.stderr.trim(), evidence };
-  const deniedWithEacces = !killed && kill.exitCode !== 0 && /permission denied/i.test(kill.stderr);
+  const refused = !killed && kill.exitCode !== 0;
+  const eacces = refused && /permission denied/i.test(kill.stderr);
+  const eperm = refused && /operation not permitted/i.test(kill.stderr);
+  const userNamespace = userNamespaceSeen(container, environment);
+  const refusedAnswer = (error: string) => `No: the kill was refused with "${error}" and the process lives on.`;
+  const yes = 'Yes: the kill from inside the container ended the process.';
 
-  if (deniedWithEacces && apparmor && sender && sender !== 'unconfined' && target === 'unconfined') {
+  if (eperm && userNamespace) {
+    return {
+      ...base,
+      cause: 'user-namespace',
+      answer: refusedAnswer('Operation not permitted'),
+      explanation:
+        `The container runs in a user namespace of its own (${userNamespace}): its root is an unprivileged user on the host ` +
+        'and has no CAP_KILL over processes owned by the host\'s root, such as the nsenter\'d sleep. The kernel refuses the ' +
+        'signal with EPERM ("Operation not permitted") in its permission check, before any security module is asked.',
+    };
+  }
+  if (eacces && apparmor && sender && sender !== 'unconfined' && target === 'unconfined') {
     return {
       ...base,
       cause: 'apparmor',
-      answer: `No: the kill was refused with "Permission denied" and the process lives on.`,
+      answer: refusedAnswer('Permission denied'),
       explanation:
-        `AppArmor mediates signals on both sides. The kill ran under the container's profile "${sender}", whose rules allow ` +
-        `sending signals only to peers of the same profile; the nsenter'd sleep is "unconfined" (nsenter does not copy the ` +
-        `container's AppArmor label). No rule lets ${sender} send to unconfined, so the kernel returned EACCES. It is not ` +
-        `a capability or UID problem (both are root with CAP_KILL; that would be EPERM, "Operation not permitted"). From the host, the same kill works.`,
+        `AppArmor checks a signal against the sender's profile and against the target's. The kill ran under the container's ` +
+        `profile "${sender}"; the nsenter'd sleep is "unconfined" (nsenter does not copy the container's AppArmor label). ` +
+        `${sender}'s rules let it send signals only to peers of its own profile, so the sender's check failed and the kernel ` +
+        'returned EACCES. It is not a capability or UID problem (both are root with CAP_KILL; that would be EPERM, "Operation ' +
+        'not permitted"). Docker\'s docker-default template does allow the other direction (`signal (receive) ' +
+        'peer=unconfined`), but labvm did not send a kill from the host, so this run does not show it.' + logged(auditLine(kill, APPARMOR_SIGNAL_DENIAL), 'AppArmor'),
     };
   }
-  if (succeeded && !apparmor && !environment.lsms.some((lsm) => SIGNAL_MEDIATING_LSMS.includes(lsm))) {
+  const selinuxEnforced = environment.selinuxEnforcing === true && environment.dockerSecurityOptions.includes('name=selinux');
+  if (eacces && selinuxEnforced && senderContext && targetContext && selinuxType(senderContext) !== selinuxType(targetContext)) {
     return {
       ...base,
-      cause: 'no-lsm',
-      answer: 'Yes: the kill from inside the container ended the process.',
+      cause: 'selinux',
+      answer: refusedAnswer('Permission denied'),
       explanation:
-        'The sleep is a member of the container\'s PID namespace, and both sides are root with CAP_KILL. No Linux security module ' +
-        'that mediates signals (AppArmor) is active on this host, so nothing stands in the way. On an Ubuntu host with AppArmor the same kill is refused.',
+        `SELinux is enforcing and Docker labels containers (name=selinux). The kill ran as ${senderContext}; the nsenter'd ` +
+        `sleep kept the host's context ${targetContext} (nsenter copies a context only with -Z). The container policy lets ` +
+        `the ${selinuxType(senderContext)} domain signal only its own processes, so the kernel returned EACCES.` +
+        logged(auditLine(kill, SELINUX_SIGNAL_DENIAL), 'SELinux AVC'),
     };
   }
   const containerUnconfined = [null, 'unconfined'].includes(profileOf(container.appArmorProfile));
@@ -173,21 +274,41 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
     return {
       ...base,
       cause: 'unconfined-sender',
-      answer: 'Yes: the kill from inside the container ended the process.',
+      answer: yes,
       explanation:
         'AppArmor is active, but the process sending the signal is unconfined (the container runs without an AppArmor ' +
-        'profile), and an unconfined side always passes AppArmor\'s signal check.',
+        `profile: Docker reports "${container.appArmorProfile || 'none'}"), so there is no sender profile to refuse it; and the target, ` +
+        `${target === 'unconfined' ? 'unconfined as well, has no profile to check either' : `"${target ?? 'not observed'}", accepted the signal`}.`,
     };
   }
   if (succeeded && apparmor && sender !== null && sender === target) {
     return {
       ...base,
       cause: 'same-profile',
-      answer: 'Yes: the kill from inside the container ended the process.',
+      answer: yes,
       explanation:
         `AppArmor is active, and both the sender and the sleep run under "${sender}", whose rules let processes of the same ` +
         'profile signal each other.' +
         (environment.method === 'container' ? ' The sleep got that label from the helper container that ran nsenter.' : ''),
+    };
+  }
+  const listed = environment.lsms.filter((lsm) => OPT_IN_LSMS.includes(lsm));
+  const noMediatingModule = lsmListObserved(environment) && !apparmor && environment.selinuxEnforcing !== true &&
+    !environment.lsms.some((lsm) => SIGNAL_MEDIATING_LSMS.includes(lsm));
+  if (succeeded && noMediatingModule) {
+    return {
+      ...base,
+      cause: 'no-lsm',
+      answer: yes,
+      explanation:
+        'The sleep is a member of the container\'s PID namespace, and both sides are root with CAP_KILL. None of the security ' +
+        'modules that label containers and mediate signals between them (AppArmor, SELinux, Smack) is active on this host' +
+        (listed.length
+          ? `; ${listed.join(' and ')} ${listed.length > 1 ? 'are' : 'is'} listed, but ${listed.length > 1 ? 'they refuse' : 'it refuses'} ` +
+            'signals only for processes that a sandbox or a loaded BPF program targets, and nothing refused this one.'
+          : '.') +
+        ' On a host where AppArmor confines containers (Ubuntu\'s default), the kill runs under docker-default while the ' +
+        'nsenter\'d sleep is unconfined, and that kill is refused.',
     };
   }
   return {
@@ -196,11 +317,23 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
     answer: killed ? 'Yes: the process is gone after the kill.' : `No: the process survived the kill (exit ${kill.exitCode}).`,
     explanation:
       'This combination of result, error message and security labels matches none of the causes labvm knows ' +
-      '(AppArmor signal mediation, no LSM, an unconfined sender, a shared profile). Check the evidence by hand.',
+      '(AppArmor or SELinux refusing the signal, a user namespace, no module mediating signals, an unconfined sender, ' +
+      'a shared profile), or some of the observations they rest on are missing. Check the evidence by hand.',
   };
 }
 
-export function answerStop(stop: StopEvidence): StopAnswer {
+function selinuxMode(environment: EnvironmentEvidence): string {
+  if (environment.selinuxEnforcing === undefined) return 'not observed';
+  if (environment.selinuxEnforcing === null) return 'no SELinux';
+  return environment.selinuxEnforcing ? 'enforcing' : 'permissive';
+}
+
+/** The container's init as observed: "nginx", "docker-init", "tini"; or a neutral phrase when its name was not read. */
+export function initName(container: ContainerEvidence): string {
+  return container.initComm ? `${container.initComm} (PID 1 in the container)` : 'the process that is PID 1 in the container (its name was not observed)';
+}
+
+export function answerStop(stop: StopEvidence, container: ContainerEvidence): StopAnswer {
   const insideNamespace = stop.nspid.length >= 2;
   const evidence = [
     `sleep PID ${stop.hostPid} before the stop, NSpid ${stop.nspid.join(' ') || 'absent'}`,
@@ -216,7 +349,8 @@ export function answerStop(stop: StopEvidence): StopAnswer {
       cause: 'pid-namespace-init-exit',
       answer: 'It is killed: the sleep ends together with the container.',
       explanation:
-        'docker stop signals only the container\'s init, nginx (PID 1 in the container). When the init of a PID namespace ' +
+        `docker stop sends its stop signal (and SIGKILL after the timeout) only to the container's init, ${initName(container)}` +
+        `${container.initComm && container.initComm !== 'nginx' ? ', which passes it on to nginx' : ''}. When the init of a PID namespace ` +
         'exits, the kernel sends SIGKILL to every other process in that namespace, and the sleep is one of them. ' +
         (stop.inContainerCgroup
           ? 'The sleep was also in the container\'s cgroup, but the kill comes from the namespace, not the cgroup.'

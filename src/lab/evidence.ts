@@ -1,4 +1,8 @@
-/** What the exercise observes on the host. Everything here is raw observation; answers.ts interprets it. */
+/**
+ * What the exercise observes on the host. Everything here is raw observation; answers.ts interprets it.
+ * Optional fields were added after schemaVersion 1 first shipped: a saved report without them is still valid, and a
+ * missing field means "not observed", never "absent on the host".
+ */
 
 export type Method = 'native' | 'container';
 
@@ -9,11 +13,19 @@ export interface EnvironmentEvidence {
   dockerVersion: string;
   /** Active Linux security modules (/sys/kernel/security/lsm), e.g. ["capability","apparmor"]. */
   lsms: string[];
+  /** Whether /sys/kernel/security/lsm could be read at all (an empty `lsms` then means "not observed"). */
+  lsmListRead?: boolean;
+  /** SELinux mode from /sys/fs/selinux/enforce: true = enforcing, false = permissive, null = no SELinux there. */
+  selinuxEnforcing?: boolean | null;
   /** Whether AppArmor is enabled in the kernel (/sys/module/apparmor/parameters/enabled = Y). */
   apparmorEnabled: boolean;
   /** Docker's `docker info` SecurityOptions, e.g. ["name=apparmor","name=seccomp,profile=builtin"]. */
   dockerSecurityOptions: string[];
   method: Method;
+  /** The image the exercise image was built FROM (`--base-image`). */
+  baseImage?: string;
+  /** Whether labvm removed the exercise container at the end (false with --keep). */
+  containerRemoved?: boolean;
 }
 
 export interface ContainerEvidence {
@@ -24,10 +36,20 @@ export interface ContainerEvidence {
   hostPid: number;
   /** Docker's AppArmor profile for the container ("docker-default", "unconfined" or ""). */
   appArmorProfile: string;
-  /** The label of the container's init, from /proc/<pid>/attr/current (null when no LSM provides one). */
+  /**
+   * The container's init's /proc/<pid>/attr/current: the major LSM's label (AppArmor's profile, or SELinux's context on
+   * SELinux hosts); null when no LSM provides one.
+   */
   initLabel: string | null;
-  /** The label a `docker exec` process gets: what `kill` will run under. */
+  /** The same for a `docker exec` process: what `kill` will run under. */
   execLabel: string | null;
+  /** AppArmor's own label, from /proc/<pid>/attr/apparmor/current (kernel >= 5.1); null when that file is absent or empty. */
+  initAppArmorLabel?: string | null;
+  execAppArmorLabel?: string | null;
+  /** The init's name, /proc/<pid>/comm: nginx, or docker-init / tini when an init wraps it. */
+  initComm?: string;
+  /** The init's /proc/<pid>/uid_map: "0 0 4294967295" when the container has no user namespace of its own. */
+  uidMap?: string;
   /** nginx answered on the published port. */
   http: { port: number; status: number; server?: string };
 }
@@ -47,7 +69,9 @@ export interface SleepEvidence {
   inContainerCgroup: boolean;
   /** Whether `docker top` (the container's cgroup) lists the sleep. */
   listedByDockerTop: boolean;
+  /** /proc/<host pid>/attr/current and /proc/<host pid>/attr/apparmor/current, as for the container. */
   label: string | null;
+  appArmorLabel?: string | null;
   /** The full `docker exec <c> ps aux` listing, and the line of it that is the sleep. */
   psAux: string;
   psLine: string | null;
@@ -62,6 +86,16 @@ export interface KillEvidence {
   stderr: string;
   /** Whether the process still existed on the host shortly after the kill. */
   processGone: boolean;
+  /** The kernel's audit lines about signals logged during this kill (read from `sudo dmesg`, bounded to the kill). */
+  audit?: AuditEvidence;
+}
+
+export interface AuditEvidence {
+  /** Whether the kernel log could be read; when false, `lines` is empty and `error` says why. */
+  read: boolean;
+  /** AppArmor `apparmor="DENIED" operation="signal"` and SELinux `avc: denied { signal }` lines, as logged. */
+  lines: string[];
+  error?: string;
 }
 
 export interface StopEvidence {
@@ -77,9 +111,11 @@ export interface StopEvidence {
   containerExitCode: number;
 }
 
+export type ControlName = 'no-fork' | 'apparmor-unconfined';
+
 /** A variation that should flip one answer (nsenter -F; a container with apparmor=unconfined). */
 export interface ControlEvidence {
-  name: 'no-fork' | 'apparmor-unconfined';
+  name: ControlName;
   description: string;
   sleep: SleepEvidence;
   kill?: KillEvidence;

@@ -3,7 +3,8 @@ import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
 import { waitUntil } from '../core/wait.js';
 import { shellQuote, type CommandResult, type RemoteHost } from '../remote/ssh.js';
-import { parseLabel, parseLsmList } from './parse.js';
+import type { AuditEvidence } from './evidence.js';
+import { lastKernelLogStamp, parseDenials, parseLabel, parseLsmList } from './parse.js';
 
 export interface HttpAnswer {
   status: number;
@@ -14,7 +15,23 @@ export interface HttpAnswer {
 export interface KernelFacts {
   kernel: string;
   lsms: string[];
+  /** Whether /sys/kernel/security/lsm could be read (an empty `lsms` is then "not observed"). */
+  lsmListRead: boolean;
   apparmorEnabled: boolean;
+  /** /sys/fs/selinux/enforce: true enforcing, false permissive, null when SELinux is absent. */
+  selinuxEnforcing: boolean | null;
+}
+
+/** A process's labels: the major LSM's (attr/current: AppArmor's profile, or SELinux's context) and AppArmor's own. */
+export interface ProcessLabels {
+  current: string | null;
+  appArmor: string | null;
+}
+
+/** A command started detached, and the host file that receives its stderr (so a failure can be told in its words). */
+export interface DetachedProcess {
+  pid: number;
+  stderrFile: string;
 }
 
 /**
@@ -34,7 +51,15 @@ export interface ExerciseHost {
   rootShell(script: string, what: string): Promise<string>;
   /** A /proc file of a process, or undefined when the process (or the file) is gone. */
   readProc(pid: number, file: string): Promise<string | undefined>;
-  label(pid: number): Promise<string | null>;
+  /** attr/current and attr/apparmor/current (kernel >= 5.1) of a process. */
+  labels(pid: number): Promise<ProcessLabels>;
+  /** A host file read as root, or undefined when it is gone. */
+  readFile(path: string): Promise<string | undefined>;
+  removeFile(path: string): Promise<void>;
+  /** A mark in the kernel log (its last line's stamp), taken before an action; null when the log has no stamps. */
+  kernelLogMark(): Promise<number | null>;
+  /** AppArmor/SELinux denials the kernel logged after `mark`. */
+  auditSince(mark: number | null): Promise<AuditEvidence>;
   pidNamespace(pid: number): Promise<string>;
   /** True while the PID exists, is no zombie, and still runs the expected program (PIDs get reused). */
   isRunning(pid: number, argv: string[]): Promise<boolean>;
@@ -42,8 +67,8 @@ export interface ExerciseHost {
   waitUntilGone(pid: number, argv: string[], timeoutMs: number): Promise<boolean>;
   /** Children of a process (nsenter forks the process that runs the command). */
   childrenOf(pid: number): Promise<number[]>;
-  /** Starts a command as root, detached from the call (setsid, no stdio), and returns its PID on the host. */
-  startDetached(argv: string[]): Promise<number>;
+  /** Starts a command as root, detached from the call (setsid, stdin and stdout closed), stderr to a file. */
+  startDetached(argv: string[]): Promise<DetachedProcess>;
   /** SIGKILL as root; whether it worked is for the caller to check. */
   kill(pid: number): Promise<void>;
   /** `docker exec` through the Docker API: exit code, stdout and stderr kept apart. */
@@ -75,12 +100,19 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 
   async kernelFacts(): Promise<KernelFacts> {
-    const [kernel, lsm, apparmor] = await Promise.all([
+    const [kernel, lsm, apparmor, selinux] = await Promise.all([
       this.runAsRoot(['uname', '-r']),
       this.runAsRoot(['cat', '/sys/kernel/security/lsm']),
       this.runAsRoot(['cat', '/sys/module/apparmor/parameters/enabled']),
+      this.runAsRoot(['cat', '/sys/fs/selinux/enforce']),
     ]);
-    return { kernel: kernel.stdout.trim(), lsms: parseLsmList(lsm.stdout), apparmorEnabled: apparmor.stdout.trim() === 'Y' };
+    return {
+      kernel: kernel.stdout.trim(),
+      lsms: parseLsmList(lsm.stdout),
+      lsmListRead: lsm.exitCode === 0,
+      apparmorEnabled: apparmor.stdout.trim() === 'Y',
+      selinuxEnforcing: selinux.exitCode === 0 ? selinux.stdout.trim() === '1' : null,
+    };
   }
 
   async readProc(pid: number, file: string): Promise<string | undefined> {
@@ -88,8 +120,31 @@ export abstract class RootShellHost implements ExerciseHost {
     return result.exitCode === 0 ? result.stdout : undefined;
   }
 
-  async label(pid: number): Promise<string | null> {
-    return parseLabel(await this.readProc(pid, 'attr/current'));
+  async labels(pid: number): Promise<ProcessLabels> {
+    const [current, appArmor] = await Promise.all([this.readProc(pid, 'attr/current'), this.readProc(pid, 'attr/apparmor/current')]);
+    return { current: parseLabel(current), appArmor: parseLabel(appArmor) };
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    const result = await this.runAsRoot(['cat', path]);
+    return result.exitCode === 0 ? result.stdout : undefined;
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await this.rootShell(`rm -f ${shellQuote([path])}`, 'removing a temporary file');
+  }
+
+  /** The log's own clock bounds what auditSince() reads to this run. */
+  async kernelLogMark(): Promise<number | null> {
+    const result = await this.runAsRoot(['dmesg']);
+    return result.exitCode === 0 ? lastKernelLogStamp(result.stdout) : null;
+  }
+
+  async auditSince(mark: number | null): Promise<AuditEvidence> {
+    const result = await this.runAsRoot(['dmesg']);
+    if (result.exitCode !== 0) return { read: false, lines: [], error: `dmesg as root exited ${result.exitCode}: ${result.stderr.trim().slice(-300)}` };
+    if (mark === null) return { read: false, lines: [], error: 'the kernel log had no time stamps to bound this run by' };
+    return { read: true, lines: parseDenials(result.stdout, mark) };
   }
 
   async pidNamespace(pid: number): Promise<string> {
@@ -113,9 +168,11 @@ export abstract class RootShellHost implements ExerciseHost {
     return result.stdout.split(/\s+/).filter(Boolean).map(Number);
   }
 
-  async startDetached(argv: string[]): Promise<number> {
-    const script = `setsid ${shellQuote(argv)} </dev/null >/dev/null 2>&1 & echo $!`;
-    return Number((await this.rootShell(script, `starting ${argv[0]}`)).trim());
+  async startDetached(argv: string[]): Promise<DetachedProcess> {
+    // The file is made first, in this shell (`a && b &` would put both, and the variable, in a background subshell).
+    const script = `f=$(mktemp /tmp/labvm-${argv[0]}.XXXXXX) || exit 1; setsid ${shellQuote(argv)} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
+    const [pid = '', stderrFile = ''] = (await this.rootShell(script, `starting ${argv[0]}`)).trim().split(' ');
+    return { pid: Number(pid), stderrFile };
   }
 
   async kill(pid: number): Promise<void> {

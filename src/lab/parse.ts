@@ -43,3 +43,21 @@ export function parseLsmList(text: string): string[] {
 export function inContainerCgroup(cgroup: string, containerId: string): boolean {
   return cgroup.split(/\r?\n/).some((line) => line.includes(containerId));
 }
+
+/** The stamp of the last line of `dmesg` output ([ 123.456789] -> 123.456789); 0 for an empty log. */
+export function lastKernelLogStamp(dmesg: string): number | null {
+  const lines = dmesg.trimEnd().split(/\r?\n/).filter(Boolean);
+  if (!lines.length) return 0;
+  const stamp = /^\[\s*(\d+\.\d+)\]/.exec(lines[lines.length - 1]!);
+  return stamp ? Number(stamp[1]) : null;
+}
+
+/** AppArmor and SELinux denials (`apparmor="DENIED"`, `avc: denied`) in `dmesg` output, stamped after `mark`. */
+export function parseDenials(dmesg: string, mark: number): string[] {
+  return dmesg.split(/\r?\n/).flatMap((line) => {
+    const stamp = /^\[\s*(\d+\.\d+)\]\s*(.*)$/.exec(line);
+    if (!stamp || Number(stamp[1]) <= mark) return [];
+    const text = stamp[2]!.trim();
+    return /apparmor="DENIED"|avc:\s+denied/.test(text) ? [text] : [];
+  });
+}

@@ -2,15 +2,24 @@ import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import { NotYet, retry } from '../core/wait.js';
-import type { ContainerEvidence, ControlEvidence, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
+import type { ContainerEvidence, ControlEvidence, ControlName, EnvironmentEvidence, Evidence, KillEvidence, Method, SleepEvidence, StopEvidence } from './evidence.js';
 import { buildExerciseImage } from './exercise-image.js';
 import type { ExerciseHost } from './host.js';
-import { inContainerCgroup, parseNSpid, parsePsAux } from './parse.js';
+import { inContainerCgroup, parseLabel, parseNSpid, parsePsAux } from './parse.js';
 import { EXERCISE_LABEL, Sleepers, removeContainer, SLEEP_ARGV, type SleepRequest } from './sleepers.js';
 
 export const CONTAINER_NAME = 'my-nginx-cntr';
-const UNCONFINED_CONTAINER = 'labvm-control-unconfined';
-const HOST_PORT = 8080;
+export const UNCONFINED_CONTAINER = 'labvm-control-unconfined';
+export const HOST_PORT = 8080;
+/** docker stop's grace period before SIGKILL (Docker's default for Linux containers). */
+export const STOP_TIMEOUT_SECONDS = 10;
+/** Names and descriptions of the controls, as reports (and saved ones) show them. */
+export const CONTROLS = {
+  'no-fork': 'nsenter -F: the sleep joins every namespace but is not forked into the PID namespace',
+  'apparmor-unconfined': 'the container runs without an AppArmor profile',
+} as const satisfies Record<ControlName, string>;
+/** How long nginx may take to answer: a VM without hardware virtualisation is many times slower than one with it. */
+const HTTP_DEADLINE_MS = 180_000;
 
 export interface ExerciseOptions {
   target: string;
@@ -79,9 +88,13 @@ async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<
     kernel: facts.kernel,
     dockerVersion: info.ServerVersion,
     lsms: facts.lsms,
+    lsmListRead: facts.lsmListRead,
+    selinuxEnforcing: facts.selinuxEnforcing,
     apparmorEnabled: facts.apparmorEnabled,
     dockerSecurityOptions: info.SecurityOptions ?? [],
     method: options.method,
+    baseImage: options.baseImage,
+    containerRemoved: !options.keep,
   };
 }
 
@@ -108,15 +121,28 @@ async function runNginx(host: ExerciseHost, image: string, name: string, securit
 
 async function observeContainer(host: ExerciseHost, container: Docker.Container, http: ContainerEvidence['http']): Promise<ContainerEvidence> {
   const inspect = await container.inspect();
-  const execLabel = await host.exec(inspect.Name.replace(/^\//, ''), ['cat', '/proc/self/attr/current']);
+  const name = inspect.Name.replace(/^\//, '');
+  const pid = inspect.State.Pid;
+  // One exec reads both of its own labels, separated by a line that no label contains.
+  const [execLabels, initLabels, comm, uidMap] = await Promise.all([
+    host.exec(name, ['sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current']),
+    host.labels(pid),
+    host.readProc(pid, 'comm'),
+    host.readProc(pid, 'uid_map'),
+  ]);
+  const [execCurrent, execAppArmor] = execLabels.stdout.split('\n---\n');
   return {
-    name: inspect.Name.replace(/^\//, ''),
+    name,
     id: inspect.Id,
     image: inspect.Config.Image,
-    hostPid: inspect.State.Pid,
+    hostPid: pid,
     appArmorProfile: inspect.AppArmorProfile ?? '',
-    initLabel: await host.label(inspect.State.Pid),
-    execLabel: execLabel.exitCode === 0 ? execLabel.stdout.replace(/\0/g, '').trim() || null : null,
+    initLabel: initLabels.current,
+    execLabel: parseLabel(execCurrent),
+    initAppArmorLabel: initLabels.appArmor,
+    execAppArmorLabel: parseLabel(execAppArmor),
+    ...(comm === undefined ? {} : { initComm: comm.trim() }),
+    ...(uidMap === undefined ? {} : { uidMap: uidMap.trim() }),
     http,
   };
 }
@@ -127,9 +153,9 @@ async function waitForHttp(host: ExerciseHost, port: number): Promise<ContainerE
     if (response.status === 0) throw new NotYet('no HTTP response');
     return { port, status: response.status, server: response.headers.server };
   }, {
-    timeoutMs: 10_000,
+    timeoutMs: HTTP_DEADLINE_MS,
     intervalMs: 250,
-    timeoutError: (last) => new LabvmError(`nginx did not answer on port ${port} within 10 seconds (${errorMessage(last)}).`, 'exercise',
+    timeoutError: (last) => new LabvmError(`nginx did not answer on port ${port} within ${HTTP_DEADLINE_MS / 1000} seconds (${errorMessage(last)}).`, 'exercise',
       `Is port ${port} taken on the host? Check with \`sudo ss -ltnp\` there.`, undefined, { cause: last }),
   });
 }
@@ -140,10 +166,10 @@ async function startAndObserve(host: ExerciseHost, sleepers: Sleepers, request: 
 }
 
 async function observeSleep(host: ExerciseHost, hostPid: number, container: ContainerEvidence): Promise<SleepEvidence> {
-  const [status, cgroup, label, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
+  const [status, cgroup, labels, pidNamespace, containerPidNamespace, ps, top] = await Promise.all([
     host.readProc(hostPid, 'status'),
     host.readProc(hostPid, 'cgroup'),
-    host.label(hostPid),
+    host.labels(hostPid),
     host.pidNamespace(hostPid),
     host.pidNamespace(container.hostPid),
     host.exec(container.name, ['ps', 'aux']),
@@ -160,7 +186,8 @@ async function observeSleep(host: ExerciseHost, hostPid: number, container: Cont
     cgroup: (cgroup ?? '').trim(),
     inContainerCgroup: inContainerCgroup(cgroup ?? '', container.id),
     listedByDockerTop: top.Processes.some((row) => Number(row[pidColumn]) === hostPid),
-    label,
+    label: labels.current,
+    appArmorLabel: labels.appArmor,
     psAux: ps.stdout.trimEnd(),
     psLine: sleepRows[0]?.line ?? null,
   };
@@ -171,15 +198,21 @@ async function killFromInside(host: ExerciseHost, containerName: string, sleep: 
     throw new LabvmError('The sleep is not visible inside the container, so it cannot be killed from there.', 'exercise');
   }
   const command = ['kill', String(sleep.containerPid)];
+  const mark = await host.kernelLogMark();
   const result = await host.exec(containerName, command);
   const processGone = await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 2_000);
-  return { targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone };
+  // Only a refusal is looked up: a kill that worked has nothing to log.
+  const audit = result.exitCode === 0 ? undefined : await host.auditSince(mark);
+  return {
+    targetPid: sleep.containerPid, command: ['docker', 'exec', containerName, ...command], ...result, processGone,
+    ...(audit ? { audit: { ...audit, lines: audit.lines.filter((line) => /operation="signal"|\{[^}]*\bsignal\b/.test(line)) } } : {}),
+  };
 }
 
 async function stopAndObserve(host: ExerciseHost, containerName: string, sleep: SleepEvidence): Promise<StopEvidence> {
   const container = host.docker.getContainer(containerName);
   const started = Date.now();
-  await container.stop({ t: 10 });
+  await container.stop({ t: STOP_TIMEOUT_SECONDS });
   const stopSeconds = (Date.now() - started) / 1000;
   const processSurvived = !(await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 1_000));
   const state = (await container.inspect()).State;
@@ -199,13 +232,13 @@ async function runControls(host: ExerciseHost, sleepers: Sleepers, image: string
     const container = await observeContainer(host, main, { port: 0, status: 0 });
     const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method, noFork: true }, container);
     const stop = await stopAndObserve(host, CONTAINER_NAME, sleep);
-    return { name: 'no-fork', description: 'nsenter -F: the sleep joins every namespace but is not forked into the PID namespace', container, sleep, stop } satisfies ControlEvidence;
+    return { name: 'no-fork', description: CONTROLS['no-fork'], container, sleep, stop } satisfies ControlEvidence;
   });
   const unconfined = await step('control: a container with apparmor=unconfined', async () => {
     const container = await runNginx(host, image, UNCONFINED_CONTAINER, ['apparmor=unconfined']);
     const sleep = await startAndObserve(host, sleepers, { targetPid: container.hostPid, method: options.method }, container);
     const kill = await killFromInside(host, UNCONFINED_CONTAINER, sleep);
-    return { name: 'apparmor-unconfined', description: 'the container runs without an AppArmor profile', container, sleep, kill } satisfies ControlEvidence;
+    return { name: 'apparmor-unconfined', description: CONTROLS['apparmor-unconfined'], container, sleep, kill } satisfies ControlEvidence;
   });
   return [noFork, unconfined];
 }

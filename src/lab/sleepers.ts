@@ -1,18 +1,29 @@
 import { LabvmError, errorMessage } from '../core/errors.js';
-import { NotYet, retry } from '../core/wait.js';
+import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { Method } from './evidence.js';
 import type { ExerciseHost } from './host.js';
 
 export const SLEEP_ARGV = ['sleep', '600'];
 /** Every container the exercise creates carries this label, so a crashed run's leftovers can be found. */
 export const EXERCISE_LABEL = 'org.labvm.exercise';
-const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+export const NAMESPACE_FLAGS = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+/**
+ * The helper container runs outside AppArmor's confinement, like the host's own nsenter: under docker-default it
+ * could not open an unconfined process's namespaces (that needs a ptrace read, which docker-default allows only
+ * towards docker-default), and the sleep would inherit docker-default, which changes question 3's answer.
+ */
+export const HELPER_SECURITY_OPT = ['apparmor=unconfined'];
+export const HELPER_CAPS = ['SYS_ADMIN'];
+/** How long nsenter may take to start the sleep: generous, since a VM without hardware virtualisation is slow. */
+const SLEEP_START_DEADLINE_MS = 120_000;
 
 export interface StartedSleep {
   hostPid: number;
   /** The nsenter process that waits for the sleep (the same as hostPid with --no-fork). */
   launcherPid: number;
   helperContainer?: string;
+  /** The host file that receives the native nsenter's stderr. */
+  stderrFile?: string;
 }
 
 export interface SleepRequest {
@@ -37,11 +48,17 @@ export class Sleepers {
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
-    started.launcherPid = request.method === 'native'
-      ? await this.host.startDetached(nsenter) // the host's own nsenter, detached so it outlives the call that started it
-      : await this.startInHelper(nsenter, started);
-    started.hostPid = request.noFork ? started.launcherPid : await this.waitForChild(started.launcherPid);
+    const mark = await this.host.kernelLogMark();
+    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter, started) : await this.startInHelper(nsenter, started);
+    started.hostPid = await this.waitForSleep(started, !!request.noFork, mark);
     return started;
+  }
+
+  /** The host's own nsenter, detached so that it outlives the call that started it; its stderr kept for a failure. */
+  private async startNative(nsenter: string[], started: StartedSleep): Promise<number> {
+    const detached = await this.host.startDetached(nsenter);
+    started.stderrFile = detached.stderrFile;
+    return detached.pid;
   }
 
   /**
@@ -58,30 +75,44 @@ export class Sleepers {
       Image: this.image,
       Cmd: nsenter,
       Labels: { [EXERCISE_LABEL]: 'nsenter-helper' },
-      HostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'] },
+      HostConfig: { PidMode: 'host', CapAdd: HELPER_CAPS, SecurityOpt: HELPER_SECURITY_OPT },
     });
     await container.start();
-    const state = (await container.inspect()).State;
-    if (!state.Running) {
-      const logs = await container.logs({ stdout: true, stderr: true });
-      throw new LabvmError('The nsenter helper container exited at once.', 'exercise', undefined, logs.toString('utf8').trim());
-    }
-    return state.Pid;
+    return (await container.inspect()).State.Pid;
   }
 
-  private async waitForChild(launcherPid: number): Promise<number> {
+  /**
+   * The sleep's host PID: nsenter's child, or nsenter itself with --no-fork. If nsenter ends first, its own error
+   * and any denial the kernel logged meanwhile are the message, not a timeout.
+   */
+  private async waitForSleep(started: StartedSleep, noFork: boolean, mark: number | null): Promise<number> {
     return retry(async () => {
-      for (const child of await this.host.childrenOf(launcherPid)) {
+      if (noFork && (await this.host.isRunning(started.launcherPid, SLEEP_ARGV))) return started.launcherPid;
+      for (const child of noFork ? [] : await this.host.childrenOf(started.launcherPid)) {
         if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
       }
-      throw new NotYet(`no child of PID ${launcherPid} runs \`${SLEEP_ARGV.join(' ')}\` yet`);
+      if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline'))) throw new StopRetrying(await this.nsenterFailed(started, mark));
+      throw new NotYet(`nsenter (PID ${started.launcherPid}) has not started \`${SLEEP_ARGV.join(' ')}\` yet`);
     }, {
-      timeoutMs: 5_000,
+      timeoutMs: SLEEP_START_DEADLINE_MS,
       intervalMs: 100,
       retryIf: (error) => error instanceof NotYet,
-      timeoutError: (last) => new LabvmError(`nsenter (PID ${launcherPid}) did not start \`sleep 600\` within 5 seconds.`, 'exercise',
-        'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
+      timeoutError: (last) => new LabvmError(`nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
+        'exercise', 'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
     });
+  }
+
+  private async nsenterFailed(started: StartedSleep, mark: number | null): Promise<LabvmError> {
+    const stderr = started.helperContainer
+      ? (await this.host.docker.getContainer(started.helperContainer).logs({ stdout: true, stderr: true })).toString('utf8')
+      : (started.stderrFile ? await this.host.readFile(started.stderrFile) : undefined) ?? '';
+    const audit = await this.host.auditSince(mark);
+    const logged = audit.read
+      ? audit.lines.length ? `The kernel logged: ${audit.lines.join('\n')}` : 'The kernel logged no AppArmor or SELinux denial meanwhile.'
+      : `The kernel log could not be read (${audit.error ?? 'no reason given'}).`;
+    const where = started.helperContainer ? ` in the helper container ${started.helperContainer}` : '';
+    return new LabvmError(`nsenter${where} exited without starting \`sleep 600\`: ${stderr.trim().split('\n').pop() || 'it printed nothing'}`, 'exercise',
+      'The host refused to let nsenter enter the container\'s namespaces; the lines below say who refused.', `${stderr.trim()}\n${logged}`.trim());
   }
 
   /** Ends every process and helper container this run started. Returns what could not be cleaned. */
@@ -92,6 +123,7 @@ export class Sleepers {
         await this.killIfOurs(sleep.hostPid, SLEEP_ARGV);
         await this.killIfOurs(sleep.launcherPid, ['nsenter']);
         if (sleep.helperContainer) await removeContainer(this.host, sleep.helperContainer);
+        if (sleep.stderrFile) await this.host.removeFile(sleep.stderrFile);
       } catch (error) {
         problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
       }

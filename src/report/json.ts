@@ -4,6 +4,7 @@
  */
 import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
 import type { Evidence } from '../lab/evidence.js';
+import { equivalentCommands, type EquivalentCommand } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import type { AnyAnswer, QuestionKey } from './shared.js';
 
@@ -35,6 +36,8 @@ export interface ReportJson {
   stopContainer: JsonAnswer & { processSurvived: boolean };
   killFromInside: JsonAnswer & { killed: boolean; exitCode: number; stderr: string };
   controls: Array<{ name: string; description: string; answers: Array<JsonAnswer & { kind: QuestionKey }> }>;
+  /** The same steps as docker/shell commands, with this run's values (added within schemaVersion 1). */
+  commands: EquivalentCommand[];
   evidence: Evidence;
 }
 
@@ -80,6 +83,7 @@ export function toJson(report: ExerciseReport): ReportJson {
       description: c.description,
       answers: c.answers.map((a) => ({ kind: a.kind, ...specific(a) })),
     })),
+    commands: equivalentCommands(evidence),
     evidence: structuredClone(evidence),
   };
 }

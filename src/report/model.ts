@@ -9,6 +9,8 @@ export interface ExerciseReport {
   startedAt: string;
   durationSeconds: number;
   labvmVersion: string;
+  /** Set when the answers were recomputed from a saved report: the labvm version that wrote it. */
+  recomputedFrom?: string;
 }
 
 export type ReportMeta = Pick<ExerciseReport, 'startedAt' | 'durationSeconds' | 'labvmVersion'>;

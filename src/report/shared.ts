@@ -1,6 +1,6 @@
 /** Content shared by the terminal and Markdown renderers: what to show, in which order, with which words. */
-import type { KillAnswer, PidAnswer, StopAnswer } from '../lab/answers.js';
-import type { Evidence, Method, SleepEvidence } from '../lab/evidence.js';
+import { lsmListObserved, type KillAnswer, type PidAnswer, type StopAnswer } from '../lab/answers.js';
+import type { ContainerEvidence, Evidence, Method, SleepEvidence } from '../lab/evidence.js';
 import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 
@@ -42,7 +42,8 @@ export function nspidText(nspid: number[]): string {
 
 const METHODS: Record<Method, string> = {
   native: 'native (nsenter run on the host)',
-  container: 'container (nsenter run from a helper container: --pid=host to see the PID, plus CAP_SYS_ADMIN, which setns needs)',
+  container: 'container (nsenter run from a helper container: --pid=host to see the PID, CAP_SYS_ADMIN, which setns needs, ' +
+    'and apparmor=unconfined, so that it may open the target\'s namespaces and its sleep is unconfined as with the native method)',
 };
 
 export function environmentRows(report: ExerciseReport): Array<[string, string]> {
@@ -52,7 +53,8 @@ export function environmentRows(report: ExerciseReport): Array<[string, string]>
     ['Target', env.target],
     ['Kernel', env.kernel],
     ['Docker', env.dockerVersion],
-    ['LSM', `${env.lsms.join(', ') || 'none reported'}; AppArmor ${env.apparmorEnabled ? 'enabled' : 'not enabled'}`],
+    ['LSM', `${lsmListObserved(env) ? env.lsms.join(', ') || 'none' : 'not observed'}; AppArmor ${env.apparmorEnabled ? 'enabled' : 'not enabled'}` +
+      (env.selinuxEnforcing === undefined || env.selinuxEnforcing === null ? '' : `; SELinux ${env.selinuxEnforcing ? 'enforcing' : 'permissive'}`)],
     ['Docker security options', env.dockerSecurityOptions.join(', ') || 'none'],
     ['Method', METHODS[env.method] ?? env.method],
     ['Container', `${c.name} (${c.image}, ${c.id.slice(0, 12)}), ${http}`],
@@ -60,7 +62,7 @@ export function environmentRows(report: ExerciseReport): Array<[string, string]>
   ];
 }
 
-export const PROCESS_HEADERS = ['PROCESS', 'HOST PID', 'CONTAINER PID', 'NSpid', 'CONTAINER CGROUP?', 'APPARMOR LABEL'];
+export const PROCESS_HEADERS = ['PROCESS', 'HOST PID', 'CONTAINER PID', 'NSpid', 'CONTAINER CGROUP?', 'LSM LABEL'];
 
 const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 
@@ -68,7 +70,7 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 export function processRows(evidence: Evidence): string[][] {
   const { container, sleep, stop } = evidence;
   const rows = [
-    ['nginx master (init)', String(container.hostPid), initPidInContainer(sleep), NOT_COLLECTED, NOT_COLLECTED, labelText(container.initLabel)],
+    [`${container.initComm ?? 'PID 1'} (init)`, String(container.hostPid), initPidInContainer(container, sleep), NOT_COLLECTED, NOT_COLLECTED, labelText(container.initLabel)],
     ['sleep 600 (nsenter)', String(sleep.hostPid), sleep.containerPid === null ? 'not listed' : String(sleep.containerPid),
       nspidText(sleep.nspid), yesNo(sleep.inContainerCgroup), labelText(sleep.label)],
   ];
@@ -79,10 +81,13 @@ export function processRows(evidence: Evidence): string[][] {
   return rows;
 }
 
-/** The nginx master's PID as the container's `ps aux` listed it (it is the container's init, so normally 1). */
-function initPidInContainer(sleep: SleepEvidence): string {
-  const master = parsePsAux(sleep.psAux).find((row) => row.command.startsWith('nginx: master'));
-  return master ? String(master.pid) : NOT_COLLECTED;
+/** The init's PID as the container's `ps aux` listed it: the row whose program is the init's observed name. */
+function initPidInContainer(container: ContainerEvidence, sleep: SleepEvidence): string {
+  const comm = container.initComm;
+  if (!comm) return NOT_COLLECTED;
+  const init = parsePsAux(sleep.psAux).find((row) =>
+    comm === 'nginx' ? row.command.startsWith('nginx: master') : (row.command.split(' ')[0] ?? '').split('/').pop() === comm);
+  return init ? String(init.pid) : NOT_COLLECTED;
 }
 
 /** Footnotes for the process table: what the extra rows are. */
@@ -90,6 +95,7 @@ export function processTableNotes(evidence: Evidence): string[] {
   return [
     ...(evidence.stop.hostPid !== evidence.sleep.hostPid ? ['"sleep 600 (for stop)" is the sleep that question 2 was observed on.'] : []),
     '"docker exec (kill)" is any process docker exec starts in the container, such as the kill of question 3.',
+    'LSM LABEL is /proc/PID/attr/current: the AppArmor profile on AppArmor hosts, the SELinux context on SELinux hosts.',
     `${NOT_COLLECTED} = not observed by the exercise.`,
   ];
 }
@@ -116,4 +122,12 @@ export function localTime(iso: string, offsetMinutes?: number): string {
   const sign = offset < 0 ? '-' : '+';
   const hours = String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0');
   return `${local} (UTC${sign}${hours}:${String(Math.abs(offset) % 60).padStart(2, '0')})`;
+}
+
+/** Who produced the report and when; a re-explained report names both the recording and the recomputing labvm. */
+export function runLine(report: ExerciseReport): string {
+  const run = `started ${localTime(report.startedAt)}, took ${report.durationSeconds.toFixed(1)} s`;
+  return report.recomputedFrom === undefined
+    ? `labvm ${report.labvmVersion}, ${run}`
+    : `evidence recorded by labvm ${report.recomputedFrom} (${run}); answers recomputed by labvm ${report.labvmVersion}`;
 }

@@ -2,10 +2,11 @@
 import { styler, type Styler } from '../core/ansi.js';
 import { visibleLength, wrap } from '../core/text.js';
 import { parsePsAux } from '../lab/parse.js';
+import { equivalentCommands } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import {
   SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
-  psListing, questionSections, localTime, PROCESS_HEADERS, type QuestionSection,
+  psListing, questionSections, runLine, PROCESS_HEADERS, type QuestionSection,
 } from './shared.js';
 
 /** Wraps text to the report's width: `first` prefixes the first line, `rest` the following ones. */
@@ -49,7 +50,8 @@ function listing(report: ExerciseReport, s: Styler, width: number): string[] {
 function compactPs(listed: Array<{ text: string; isSleep: boolean }>): Array<{ text: string; isSleep: boolean }> {
   const rows = parsePsAux(listed.map(({ text }) => text).join('\n'));
   const userWidth = Math.max(4, ...rows.map((row) => row.user.length));
-  const format = (user: string, pid: string, command: string) => `${user.padEnd(userWidth)}  ${pid.padStart(7)}  ${command}`;
+  const pidWidth = Math.max(3, ...rows.map((row) => String(row.pid).length));
+  const format = (user: string, pid: string, command: string) => `${user.padEnd(userWidth)}  ${pid.padStart(pidWidth)}  ${command}`;
   return [
     { text: format('USER', 'PID', 'COMMAND'), isSleep: false },
     ...rows.map((row) => ({ text: format(row.user, String(row.pid), row.command), isSleep: listed.some((l) => l.isSleep && l.text === row.line) })),
@@ -79,11 +81,18 @@ function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   return [s.bold('Controls'), ...lines];
 }
 
+function commands(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
+  const lines = equivalentCommands(report.evidence).flatMap(({ command, result }) => [
+    ...wrap(command, '  $ ', '      '),
+    ...(result ? result.split('\n').flatMap((line) => wrap(line, '    # ', '      ').map(s.dim)) : []),
+  ]);
+  return [s.bold('The same steps by hand'), ...wrap('What labvm did, as commands with this run\'s values:').map(s.dim), ...lines];
+}
+
 function footer(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const count = questionSections(report).filter((q) => isUnexplained(q.answer)).length;
   const warning = count ? [s.red(s.bold(`${count} of 3 answers ${UNEXPLAINED}: check their evidence by hand.`))] : [];
-  const made = `labvm ${report.labvmVersion}, started ${localTime(report.startedAt)}, took ${report.durationSeconds.toFixed(1)} s`;
-  return [...warning, ...wrap(made).map(s.dim)];
+  return [...warning, ...wrap(runLine(report)).map(s.dim)];
 }
 
 /** `width`: the terminal's columns (see textWidth); 100 by default. */
@@ -96,6 +105,7 @@ export function renderTerminal(report: ExerciseReport, options: { color: boolean
     listing(report, s, options.width ?? 100),
     ...questionSections(report).map((q) => question(q, s, fit)),
     controls(report, s, fit),
+    commands(report, s, fit),
     footer(report, s, fit),
   ];
   return `${blocks.filter((b) => b.length).map((b) => b.join('\n')).join('\n\n')}\n`;

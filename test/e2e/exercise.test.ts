@@ -13,7 +13,7 @@ const skip = e2eUnavailable();
 
 interface ReportJson {
   pid: { host: number; container: number | null; nspid: number[]; same: boolean; cause: string };
-  killFromInside: { killed: boolean; exitCode: number; stderr: string; cause: string };
+  killFromInside: { killed: boolean; exitCode: number; stderr: string; cause: string; evidence: string[] };
   stopContainer: { processSurvived: boolean; cause: string };
   environment: { kernel: string; dockerVersion: string; lsm: string[]; method: string };
   evidence: { container: { http: { status: number; port: number } }; sleep: { psAux: string } };
@@ -44,6 +44,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(containers, '', 'no container is left in the VM');
     const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
     assert.equal(processes, '', 'no sleep or nsenter process is left in the VM');
+    assert.equal(inVm(name, 'ls /tmp | grep labvm-nsenter || true').stdout.trim(), '', 'no nsenter error file is left in the VM');
   }
 
   /** Watches every `sleep 600` in the VM while labvm runs, reading NSpid from /proc itself. */
@@ -142,6 +143,9 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(report.killFromInside.exitCode, 1);
     assert.match(report.killFromInside.stderr, /Permission denied/);
     assert.equal(report.killFromInside.cause, 'unexplained', 'no AppArmor here, so the refusal has no known cause');
+    // labvm looked for the kernel's record of the refusal and says what it found: nothing, here.
+    assert.ok(report.killFromInside.evidence.some((line) => /^kernel audit log(: could not be read| during the kill: no signal denial logged)/.test(line)),
+      report.killFromInside.evidence.join('\n'));
     // The sleep lived on, so question 2 was observed on that same sleep, and the stop still killed it.
     assert.equal(report.stopContainer.processSurvived, false);
     assert.equal(report.stopContainer.cause, 'pid-namespace-init-exit');

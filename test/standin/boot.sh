@@ -19,6 +19,11 @@ forget_previous_boot() {
   rm -rf /run/cloud-init /run/sshd /run/sshd.pid /var/run/docker.pid /var/run/docker.sock
 }
 
+# systemd mounts securityfs on a VM; a container gets none, and /sys/kernel/security/lsm (the active LSMs) with it.
+mount_securityfs() {
+  [ -r /sys/kernel/security/lsm ] || mount -t securityfs securityfs /sys/kernel/security || say "cannot mount securityfs"
+}
+
 # Docker mounts the cgroup v1 hierarchies read-only; the inner dockerd needs them writable.
 # Each read-only cgroup mount is unmounted and mounted again read-write (already rw: left alone).
 remount_cgroups() {
@@ -93,6 +98,7 @@ main() {
   trap shutdown TERM INT
   forget_previous_boot
   remount_cgroups
+  mount_securityfs
   local delay=${STANDIN_CLOUD_INIT_DELAY:-0}
   # Only the first boot is slow: a `docker start` later (multipass start) boots at normal speed.
   if [ "$delay" -gt 0 ] 2>/dev/null && [ ! -e /var/lib/cloud/instance ]; then

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inContainerCgroup, parseLabel, parseLsmList, parseNSpid, parsePsAux } from '../../src/lab/parse.js';
+import { inContainerCgroup, lastKernelLogStamp, parseDenials, parseLabel, parseLsmList, parseNSpid, parsePsAux } from '../../src/lab/parse.js';
 
 /** /proc/<pid>/status of a `sleep 600` started in a container's PID namespace (trimmed). */
 const STATUS_NESTED = [
@@ -154,5 +154,23 @@ describe('parsePsAux with BusyBox ps', () => {
 
   it('gives no rows for output without a PID or COMMAND header', () => {
     assert.deepEqual(parsePsAux('something else\n 1 2 3\n'), []);
+  });
+});
+
+describe('kernel log: the mark and the denials after it', () => {
+  const DENIAL = 'audit: type=1400 audit(1764426000.123:45): apparmor="DENIED" operation="signal" class="signal" profile="docker-default" pid=2310 comm="kill" requested_mask="send" denied_mask="send" signal=term peer="unconfined"';
+  const AVC = 'audit: type=1400 audit(1764426000.200:46): avc:  denied  { signal } for  pid=2311 comm="kill" scontext=system_u:system_r:container_t:s0:c1,c2 tcontext=unconfined_u:unconfined_r:unconfined_t:s0 tclass=process permissive=0';
+  const log = `[   10.000001] docker0: port 1(veth1) entered forwarding state\n[  120.500000] ${DENIAL.replace('2310', '1999')}\n[  130.250000] eth0: link up\n[  131.000000] ${DENIAL}\n[  131.100000] ${AVC}\n`;
+
+  it('the mark is the stamp of the last line; an empty log marks 0; no stamps, no mark', () => {
+    assert.equal(lastKernelLogStamp(log), 131.1);
+    assert.equal(lastKernelLogStamp(''), 0);
+    assert.equal(lastKernelLogStamp('no stamps here\n'), null);
+  });
+
+  it('keeps only AppArmor and SELinux denials logged after the mark, without their stamps', () => {
+    assert.deepEqual(parseDenials(log, 130.25), [DENIAL, AVC]);
+    assert.deepEqual(parseDenials(log, 131.1), []);
+    assert.equal(parseDenials(log, 0).length, 3);
   });
 });

@@ -7,7 +7,7 @@ import { escapeCell, renderMarkdown } from '../../src/report/markdown.js';
 import { buildReport, type ExerciseReport } from '../../src/report/model.js';
 import { renderTerminal } from '../../src/report/terminal.js';
 import { wrap } from '../../src/core/text.js';
-import { noLsm, ubuntuAppArmor, variant } from '../fixtures/evidence.js';
+import { appArmor, dockerInit, noLsm, selinux, variant } from '../fixtures/evidence.js';
 import { localTime } from '../../src/report/shared.js';
 
 const META = { startedAt: '2025-02-14T10:02:11.000Z', durationSeconds: 41.3, labvmVersion: '0.1.0' };
@@ -15,11 +15,11 @@ const ANSI = /\u001b\[/;
 const stripAnsi = (text: string) => text.replace(/\u001b\[\d+m/g, '');
 const flat = (text: string) => text.replace(/\s+/g, ' ');
 
-const FIXTURES: Array<[string, () => Evidence]> = [['ubuntu-apparmor', ubuntuAppArmor], ['no-lsm', noLsm]];
+const FIXTURES: Array<[string, () => Evidence]> = [['apparmor', appArmor], ['no-lsm', noLsm], ['selinux', selinux], ['docker-init', dockerInit]];
 
 /** The kill is refused with EPERM: an observation answers.ts cannot explain. */
 const unexplainedReport = () =>
-  buildReport(variant(ubuntuAppArmor(), (x) => { x.kill.stderr = 'kill: (64): Operation not permitted'; }), META);
+  buildReport(variant(appArmor(), (x) => { x.kill.stderr = `kill: (${x.kill.targetPid}): Operation not permitted`; }), META);
 
 const QUESTION_ORDER = [
   '1. Is the PID the same inside and outside the container?',
@@ -38,7 +38,7 @@ function assertInOrder(text: string, parts: string[]): void {
 
 describe('buildReport', () => {
   it('answers the evidence and keeps the metadata', () => {
-    const evidence = ubuntuAppArmor();
+    const evidence = appArmor();
     const report = buildReport(evidence, META);
     assert.equal(report.evidence, evidence);
     assert.deepEqual(report.answers, answerAll(evidence));
@@ -55,11 +55,13 @@ for (const [name, load] of FIXTURES) {
     const { container, sleep } = report.evidence;
 
     it('shows both PIDs of the sleep and the init in the process table', () => {
-      assert.match(plain, /PROCESS\s+HOST PID\s+CONTAINER PID\s+NSpid\s+CONTAINER CGROUP\?\s+APPARMOR LABEL/);
+      // Wide enough for the table form whatever the labels (SELinux contexts are long).
+      const lines = renderTerminal(report, { color: false, width: 200 }).split('\n');
+      assert.match(lines.join('\n'), /PROCESS\s+HOST PID\s+CONTAINER PID\s+NSpid\s+CONTAINER CGROUP\?\s+LSM LABEL/);
       const sleepRow = lines.find((l) => l.trimStart().startsWith('sleep 600 (nsenter)'));
       assert.ok(sleepRow);
       assert.deepEqual(sleepRow.trim().split(/\s{2,}/).slice(1, 4), [String(sleep.hostPid), String(sleep.containerPid), sleep.nspid.join(' ')]);
-      const initRow = lines.find((l) => l.trimStart().startsWith('nginx master (init)'));
+      const initRow = lines.find((l) => l.trimStart().startsWith(`${container.initComm} (init)`));
       assert.deepEqual(initRow?.trim().split(/\s{2,}/).slice(1, 3), [String(container.hostPid), '1']);
     });
 
@@ -100,7 +102,8 @@ for (const [name, load] of FIXTURES) {
       it(`fits ${width} columns and never breaks a word`, () => {
         const rendered = renderTerminal(report, { color: true, width });
         const text = stripAnsi(rendered);
-        assert.deepEqual(text.split('\n').filter((l) => [...l].length > width), []);
+        // Only a single word longer than the line (an SELinux context) may stick out.
+        assert.deepEqual(text.split('\n').filter((l) => [...l].length > width && l.trim().split(/\s+/).length > 1), []);
         const words = new Set(text.split(/\s+/));
         for (const answer of [report.answers.pid, report.answers.stopContainer, report.answers.killFromInside]) {
           for (const word of `${answer.answer} ${answer.explanation}`.split(/\s+/)) assert.ok(words.has(word), `"${word}" kept whole at ${width}`);
@@ -173,13 +176,14 @@ for (const [name, load] of FIXTURES) {
 }
 
 describe('the Ubuntu report specifically', () => {
-  const report = buildReport(ubuntuAppArmor(), META);
+  const report = buildReport(appArmor(), META);
 
   it('JSON has the known answers', () => {
     const j = toJson(report);
-    assert.deepEqual([j.pid.host, j.pid.container, j.pid.nspid, j.pid.same], [46926, 64, [46926, 64], false]);
+    const { sleep } = report.evidence;
+    assert.deepEqual([j.pid.host, j.pid.container, j.pid.nspid, j.pid.same], [sleep.hostPid, sleep.containerPid, sleep.nspid, false]);
     assert.deepEqual([j.killFromInside.killed, j.killFromInside.exitCode, j.killFromInside.stderr, j.killFromInside.cause],
-      [false, 1, 'kill: (64): Permission denied', 'apparmor']);
+      [false, 1, `kill: (${sleep.containerPid}): Permission denied`, 'apparmor']);
     assert.deepEqual([j.stopContainer.processSurvived, j.stopContainer.cause], [false, 'pid-namespace-init-exit']);
     assert.deepEqual(j.controls.map((c) => c.answers.map((a) => `${a.kind}:${a.cause}`)), [
       ['pid:outside-pid-namespace', 'stopContainer:outside-pid-namespace'],
@@ -189,23 +193,24 @@ describe('the Ubuntu report specifically', () => {
 
   it('shows the labels that explain question 3 side by side', () => {
     const plain = renderTerminal(report, { color: false });
-    assert.match(plain, /sleep 600 \(nsenter\)\s+46926\s+64\s+46926 64\s+no\s+unconfined\n/);
+    const { sleep, container } = report.evidence;
+    assert.match(plain, new RegExp(`sleep 600 \\(nsenter\\)\\s+${sleep.hostPid}\\s+${sleep.containerPid}\\s+${sleep.hostPid} ${sleep.containerPid}\\s+no\\s+unconfined\n`));
     assert.match(plain, /docker exec \(kill\)\s+—\s+—\s+—\s+—\s+docker-default \(enforce\)\n/);
-    assert.match(plain, /nginx master \(init\)\s+46712\s+1\s+—\s+—\s+docker-default \(enforce\)\n/);
+    assert.match(plain, new RegExp(`nginx \\(init\\)\\s+${container.hostPid}\\s+1\\s+—\\s+—\\s+docker-default \\(enforce\\)\n`));
   });
 
   it('lists the controls in both renderers', () => {
     const plain = flat(renderTerminal(report, { color: false }));
     const md = renderMarkdown(report);
-    assert.ok(plain.includes('Controls no-fork: sleep started with nsenter -F'));
+    assert.ok(plain.includes('Controls no-fork: nsenter -F: the sleep joins every namespace'));
     assert.ok(plain.includes('[unconfined-sender]'));
     assert.ok(md.includes('## Controls'));
     assert.ok(md.includes('### `apparmor-unconfined`'));
     assert.ok(md.includes('(`outside-pid-namespace`)'));
   });
 
-  it('no-LSM report has no controls section', () => {
-    const r = buildReport(noLsm(), META);
+  it('a report without controls has no controls section', () => {
+    const r = buildReport(variant(noLsm(), (e) => { e.controls = []; }), META);
     assert.ok(!renderTerminal(r, { color: false }).includes('Controls'));
     assert.ok(!renderMarkdown(r).includes('## Controls'));
   });
@@ -333,19 +338,54 @@ function schemaErrors(json: unknown): string[] {
 
 describe('process table: the init\'s PID in the container comes from the ps listing', () => {
   const initRow = (evidence: Evidence) =>
-    renderTerminal(buildReport(evidence, META), { color: false }).split('\n').find((line) => line.trimStart().startsWith('nginx master (init)'))!;
+    renderTerminal(buildReport(evidence, META), { color: false }).split('\n').find((line) => / \(init\)\s/.test(line))!;
 
   it('shows the PID ps listed for the nginx master', () => {
     const evidence = variant(noLsm(), (e) => {
       e.sleep.psAux = e.sleep.psAux.replace(/^(root\s+)1(\s.*nginx: master)/m, '$17$2');
     });
-    assert.match(initRow(evidence), /nginx master \(init\)\s+\d+\s+7\s/);
+    assert.match(initRow(evidence), /^nginx \(init\)\s+\d+\s+7\s/);
   });
 
   it('shows — when ps did not list an nginx master', () => {
     const evidence = variant(noLsm(), (e) => {
       e.sleep.psAux = e.sleep.psAux.split('\n').filter((line) => !line.includes('nginx: master')).join('\n');
     });
-    assert.match(initRow(evidence), /nginx master \(init\)\s+\d+\s+—\s/);
+    assert.match(initRow(evidence), /^nginx \(init\)\s+\d+\s+—\s/);
   });
+
+  it('names the init it observed: docker-init is PID 1 and nginx is not', () => {
+    assert.match(initRow(dockerInit()), /^docker-init \(init\)\s+\d+\s+1\s/);
+  });
+
+  it('does not call an unnamed init nginx', () => {
+    const evidence = variant(noLsm(), (e) => { delete e.container.initComm; });
+    assert.match(initRow(evidence), /^PID 1 \(init\)\s+\d+\s+—\s/);
+  });
+});
+
+describe('the report lists the same steps as commands, with this run\'s values', () => {
+  for (const [name, load] of FIXTURES) {
+    it(`${name}: terminal and Markdown show each command, and JSON carries them`, () => {
+      const report = buildReport(load(), META);
+      const { container, sleep, kill } = report.evidence;
+      const plain = renderTerminal(report, { color: false, width: 120 });
+      const md = renderMarkdown(report);
+      const expected = [
+        `docker run -d --name my-nginx-cntr -p 8080:80 ${container.image}`,
+        "docker inspect --format '{{.State.Pid}}' my-nginx-cntr",
+        `sudo nsenter --target ${container.hostPid} --mount --uts --ipc --net --pid -- sleep 600 &`,
+        `grep NSpid /proc/${sleep.hostPid}/status`,
+        'docker exec my-nginx-cntr ps aux',
+        `docker exec my-nginx-cntr kill ${kill.targetPid}`,
+        'docker stop -t 10 my-nginx-cntr',
+      ];
+      for (const command of expected) {
+        assert.ok(plain.includes(command), `terminal: ${command}`);
+        assert.ok(md.includes(command), `markdown: ${command}`);
+      }
+      assert.ok(plain.includes(`# exit ${kill.exitCode}`));
+      assert.ok(toJson(report).commands.some((c) => c.command === `docker exec my-nginx-cntr kill ${kill.targetPid}`));
+    });
+  }
 });
