@@ -227,7 +227,14 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(build.code, 0, build.stderr);
     const child = lab.spawn(['exercise', '--name', name, '--base-image', slow]);
     const done = finished(child);
-    interruptWhen(child, 'step 3/4: RUN'); // the procps check, which the slow `ps` holds up
+    // Ctrl-C once the build's RUN step has its container running in the VM (the step the slow `ps` holds up).
+    const stepRunning = () => inVm(name, 'docker ps -q --filter status=running --filter ancestor=' + slow).stdout.trim() !== '';
+    let waited = 0;
+    while (!stepRunning() && child.exitCode === null && waited < 240) {
+      await delay(500);
+      waited += 0.5;
+    }
+    child.kill('SIGINT');
     const run = await done;
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, /✖ building the exercise image/, 'the build was cut short, not waited for');
