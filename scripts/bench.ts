@@ -23,12 +23,14 @@ import { InstanceState } from '../src/core/state.js';
 import { publicKeyBlob } from '../src/remote/host-keys.js';
 import type { RemoteHost } from '../src/remote/ssh.js';
 import { connectToInstance, hostAlias, VM_USER } from '../src/vm/instance.js';
-import { CLI, MULTIPASS_DOUBLE, NGINX_BASE_IMAGE, loadImageIntoVm, uniqueName } from '../test/support/labvm.js';
+import { CLI, MULTIPASS_DOUBLE, NGINX_BASE_IMAGE, ROOT, loadImageIntoVm, uniqueName } from '../test/support/labvm.js';
+import { HELPER_CAPABILITIES } from '../src/lab/engine-host.js';
+import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
 
 
-const ITERATIONS = { docker: 30, shell: 30, up: 10, exercise: 5, startup: 20 };
+const ITERATIONS = { docker: 30, shell: 30, up: 10, exercise: 5, startup: 20, engine: 5 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
-const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, exercise: 240_000, startup: 20_000 };
+const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, exercise: 240_000, startup: 20_000, engine: 150_000 };
 
 function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessOutput> {
   return collectOutput(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -291,6 +293,9 @@ async function main(): Promise<void> {
       verdict: (r) => `--help = ${(1 / r).toFixed(2)}× node -e 0`,
     });
 
+    // 6. `labvm exercise --docker` on this machine's engine vs the first alternative scripted with the docker CLI.
+    rows.push(await engineRow(env));
+
     printTable(rows);
   } finally {
     remote?.close();
@@ -306,6 +311,89 @@ async function main(): Promise<void> {
     }
     await rm(home, { recursive: true, force: true });
   }
+}
+
+const docker = (args: string[], what = `docker ${args.slice(0, 2).join(' ')}`) => execOk('docker', args, process.env, what);
+const dockerText = async (args: string[]) => (await docker(args)).stdout.trim();
+
+/**
+ * The first alternative of the exercise as a student scripts it with the docker CLI: a privileged --pid=host helper
+ * and one `docker exec` per host-side step, the same steps labvm takes for `exercise --docker` (native method).
+ */
+async function scriptedFirstAlternative(image: string, helperFlags: string[]): Promise<void> {
+  const [helper, nginx] = ['labvm-engine-helper', 'my-nginx-cntr'];
+  const inHelper = (script: string) => exec('docker', ['exec', helper, 'sh', '-c', script], process.env);
+  const helperText = async (script: string) => (await inHelper(script)).stdout.trim();
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${NGINX_BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
+  await docker(['ps', '-a', '-q', '--filter', 'label=org.labvm.exercise']); // leftovers of earlier runs
+  await exec('docker', ['rm', '-f', nginx, helper], process.env);
+  await docker(['run', '-d', '--name', helper, ...helperFlags, '--pid=host', '--net=host', image, 'sleep', 'infinity']);
+  await helperText('command -v nsenter');
+  await helperText('uname -r');
+  await helperText('cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }');
+  await helperText('cat /sys/module/apparmor/parameters/enabled');
+  await inHelper('cat /sys/fs/selinux/enforce');
+  await docker(['info', '--format', '{{.ServerVersion}} {{.OperatingSystem}} {{.KernelVersion}} {{.SecurityOptions}}']);
+  await docker(['run', '-d', '--name', nginx, '-p', '8080:80', image]);
+  const httpCheck = 'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
+  for (let attempt = 0; !(await helperText(httpCheck)).includes(' 200 '); attempt++) {
+    if (attempt > 40) throw new Error('nginx did not answer on 8080 in the scripted run');
+    await pause(250);
+  }
+  const nginxPid = await dockerText(['inspect', '-f', '{{.State.Pid}}', nginx]);
+  for (const file of ['attr/current', 'attr/apparmor/current', 'comm', 'uid_map']) await helperText(`cat /proc/${nginxPid}/${file}`);
+  await exec('docker', ['exec', nginx, 'sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current'], process.env);
+  const isSleep = async (pid: string) => (await helperText(`tr "\\0" " " </proc/${pid}/cmdline`)) === 'sleep 600';
+  const started: string[] = [];
+  const startSleep = async () => {
+    await inHelper('dmesg | tail -n 1'); // the kernel log's mark, so that denials can be told apart from earlier ones
+    const launcher = await helperText(`setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`);
+    let child = '';
+    while (!child || !(await isSleep(child))) child = await helperText(`ps -o pid= --ppid ${launcher}`);
+    started.push(launcher, child);
+    for (const file of ['status', 'cgroup', 'attr/current']) await helperText(`cat /proc/${child}/${file}`);
+    await helperText(`readlink /proc/${child}/ns/pid`);
+    await helperText(`readlink /proc/${nginxPid}/ns/pid`);
+    const ps = await dockerText(['exec', nginx, 'ps', 'aux']);
+    await docker(['top', nginx]);
+    return { child, containerPid: /^\S+\s+(\d+).*sleep 600$/m.exec(ps)?.[1] };
+  };
+  const gone = async (pid: string) => {
+    while (await isSleep(pid)) await pause(100);
+  };
+  const first = await startSleep();
+  if (!first.containerPid) throw new Error('the scripted run did not find the sleep in the container');
+  await exec('docker', ['exec', nginx, 'kill', first.containerPid], process.env);
+  await gone(first.child);
+  const second = await startSleep();
+  await docker(['stop', '-t', '10', nginx]);
+  await gone(second.child);
+  await docker(['inspect', nginx]);
+  // Cleanup as labvm does it: each process this run started is checked (and killed if still ours).
+  for (const pid of started) await inHelper(`tr "\\0" " " </proc/${pid}/cmdline`);
+  await docker(['rm', '-f', nginx, helper]);
+}
+
+/** --privileged, or where runc cannot apply it, the same equivalent labvm's helper then uses (engine-host.ts). */
+async function helperFlags(image: string): Promise<string[]> {
+  if ((await exec('docker', ['run', '--rm', '--privileged', image, 'true'], process.env)).code === 0) return ['--privileged'];
+  return [...HELPER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]), ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined']
+    .flatMap((option) => ['--security-opt', option])];
+}
+
+async function engineRow(env: NodeJS.ProcessEnv): Promise<Row> {
+  const exercise = async () => {
+    const run = await execOk(process.execPath, [CLI, 'exercise', '--docker', '--base-image', NGINX_BASE_IMAGE, '--json'], env, 'labvm exercise --docker');
+    if ((JSON.parse(run.stdout) as { pid: { cause: string } }).pid.cause !== 'nested-pid-namespace') throw new Error('labvm exercise --docker gave an unexpected answer');
+  };
+  await exercise(); // builds the exercise image the script uses too
+  const flags = await helperFlags(EXERCISE_IMAGE);
+  return {
+    operation: 'exercise --docker', baselineName: `the same steps with the docker CLI: a helper (${flags.join(' ')} --pid=host --net=host), one docker exec per host step`,
+    samples: await measure(ITERATIONS.engine, BUDGET_MS.engine, exercise, () => scriptedFirstAlternative(EXERCISE_IMAGE, flags)),
+    verdict: (r) => `${r.toFixed(1)}× faster`,
+  };
 }
 
 process.on('SIGINT', () => {

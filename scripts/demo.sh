@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# labvm's main job on a Linux machine without Multipass: `labvm up`, `labvm exercise`, `labvm down`,
-# with the Multipass test double standing in for Multipass (its "VMs" are real Debian system containers
-# running cloud-init, sshd and dockerd). On a laptop with Multipass, run the three labvm commands directly.
+# labvm's main job on a Linux machine without Multipass: `labvm up`, `labvm exercise`, `labvm down`, with the
+# Multipass test double standing in for Multipass (its "VMs" are real Debian system containers running cloud-init,
+# sshd and dockerd); then `labvm exercise --docker` on the machine's own Docker engine. On a laptop with Multipass,
+# run the labvm commands directly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,4 +21,6 @@ labvm up --name "$name"
 docker save labvm-test/nginx-base:latest | docker exec -i "multipass-double-$name" docker load
 labvm exercise --name "$name" --base-image labvm-test/nginx-base:latest --report labvm-report.md
 labvm down --name "$name"
-echo "The Markdown report is in $PWD/labvm-report.md"
+# The same exercise on this machine's own Docker engine: no VM, no SSH (what a Docker Desktop user runs).
+labvm exercise --docker --base-image labvm-test/nginx-base:latest --report labvm-report-docker.md
+echo "The Markdown reports are in $PWD/labvm-report.md (VM) and $PWD/labvm-report-docker.md (Docker engine)"

@@ -74,9 +74,11 @@ cli
 
 cli
   .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
-  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
+  .option('--name <name>', `Instance name (default: ${DEFAULT_NAME})`)
   .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
   .option('--identity <key>', 'Private key file for --host')
+  .option('--docker', 'Run on this computer\'s Docker engine (Docker Desktop, Colima, OrbStack, Linux) through a privileged helper container: no VM, no SSH')
+  .option('--context <name>', 'With --docker: the docker CLI context to use (default: DOCKER_HOST, DOCKER_CONTEXT, or the current context)')
   .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
   .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
   .option('--report <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
@@ -85,6 +87,7 @@ cli
   .option('--controls', 'Also run the controls: nsenter -F, and a container with apparmor=unconfined')
   .option('--keep', 'Leave the exercise container (stopped by question 2) in place afterwards, for exploring by hand')
   .example('labvm exercise --report namespaces.md')
+  .example('labvm exercise --docker --controls')
   .action(async (given: RawOptions) => {
     const options = exerciseOptions(given, await settingsFor(given));
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([

@@ -80,9 +80,12 @@ export function upOptions(raw: RawOptions, settings: Settings): UpOptions {
 
 export function exerciseOptions(raw: RawOptions, settings: Settings): ExerciseCommandOptions {
   return {
-    name: nameOption(raw),
+    // Absent unless typed: --docker refuses a --name, and the VM target defaults it.
+    name: optionalText(raw, 'name', '--name'),
     host: optionalText(raw, 'host', '--host'),
     identity: optionalText(raw, 'identity', '--identity'),
+    docker: flag(raw, 'docker'),
+    context: optionalText(raw, 'context', '--context'),
     method: text(raw, 'method', '--method'),
     baseImage: settings.baseImage.value,
     report: optionalText(raw, 'report', '--report'),

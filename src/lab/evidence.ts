@@ -26,6 +26,26 @@ export interface EnvironmentEvidence {
   baseImage?: string;
   /** Whether labvm removed the exercise container at the end (false with --keep). */
   containerRemoved?: boolean;
+  /** What the target is and how it was reached (absent in evidence recorded before labvm knew more than one kind). */
+  targetDetails?: TargetEvidence;
+}
+
+/** The kind of target, its endpoint, and the engine's own description of its host (`docker info`). */
+export interface TargetEvidence {
+  kind: 'vm' | 'ssh-host' | 'docker-engine';
+  /** ssh://user@host:port or the Docker engine's URL; never a secret. */
+  endpoint: string;
+  /** DOCKER_HOST, a named context, or the default socket: how labvm chose a Docker engine. */
+  endpointSource?: string;
+  /** `docker info` OperatingSystem and KernelVersion, e.g. "Docker Desktop" and "6.10.14-linuxkit". */
+  operatingSystem: string;
+  kernelVersion: string;
+  /** What `--method native` means on this target, in words. */
+  nativeMethod: string;
+  /** Prefixes of the host-side commands done by hand ("sudo", or `docker exec` into the helper), and the helper's start. */
+  rootCommand?: string;
+  hostCommand?: string;
+  setupCommand?: string;
 }
 
 export interface ContainerEvidence {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { LabvmError } from '../core/errors.js';
@@ -10,6 +11,24 @@ import { lastKernelLogStamp, parseDenials, parseLabel, parseLsmList } from './pa
 export interface HttpAnswer {
   status: number;
   headers: Record<string, string>;
+}
+
+export type TargetKind = 'vm' | 'ssh-host' | 'docker-engine';
+
+/** What the target is and how it was reached, for the report (no secrets). */
+export interface TargetDescription {
+  kind: TargetKind;
+  /** ssh://user@host:port, or the Docker engine's URL. */
+  endpoint: string;
+  /** Where the endpoint came from (DOCKER_HOST, a context, the default socket), when labvm chose it. */
+  endpointSource?: string;
+  /** What the native method means on this target, in words. */
+  nativeMethod: string;
+  /** How a person runs the host-side steps by hand: the prefix of a root command, and of a plain one (may be empty). */
+  rootCommand: string;
+  hostCommand: string;
+  /** A command that readies the host for them, when one is needed (the engine's helper container). */
+  setupCommand?: string;
 }
 
 /** The kernel side of the environment, as the host itself reports it. */
@@ -45,8 +64,11 @@ export interface ExerciseHost {
   /** Docker API for ordinary calls, and one for image builds (which stream for long). */
   readonly docker: Docker;
   readonly builder: Docker;
+  describe(): TargetDescription;
   /** Fails with a clear message when the host lacks what the exercise needs (root access, nsenter). */
   checkPrerequisites(): Promise<void>;
+  /** Readies host-side access once the exercise image exists (a helper container may run from it). */
+  prepare(image: string): Promise<void>;
   kernelFacts(): Promise<KernelFacts>;
   /** Runs a POSIX shell script as root in the host's PID namespace and returns its output; fails on a non-zero exit. */
   rootShell(script: string, what: string): Promise<string>;
@@ -83,6 +105,8 @@ export interface ExerciseHost {
   guard<T>(work: Promise<T>, bounds?: Bounds<T>): Promise<T>;
   /** Why the host cannot be reached any more (a lost connection), or undefined while it can. */
   readonly lost: LabvmError | undefined;
+  /** Ends the target's access (the connection, the helper and what it started). */
+  close(): Promise<void>;
 }
 
 /**
@@ -93,8 +117,11 @@ export abstract class RootShellHost implements ExerciseHost {
   abstract readonly target: string;
   abstract readonly docker: Docker;
   abstract readonly builder: Docker;
+  abstract describe(): TargetDescription;
   abstract checkPrerequisites(): Promise<void>;
+  abstract prepare(image: string): Promise<void>;
   abstract httpGet(port: number): Promise<HttpAnswer>;
+  abstract close(): Promise<void>;
 
   guard<T>(work: Promise<T>, bounds: Bounds<T> = {}): Promise<T> {
     return bounded(work, bounds);
@@ -103,14 +130,50 @@ export abstract class RootShellHost implements ExerciseHost {
   get lost(): LabvmError | undefined {
     return undefined;
   }
+
   /** Runs argv as root on the host, in its PID namespace; the exit code is the caller's to judge. */
-  protected abstract runAsRoot(argv: string[]): Promise<CommandResult>;
+  protected abstract runOneAsRoot(argv: string[]): Promise<CommandResult>;
+
+  private pending: Array<{
+    argv: string[];
+    resolve: (result: CommandResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+
+  /**
+   * Root commands issued together (the reads of one observation, started with Promise.all) go to the host as ONE
+   * command: each round trip (an SSH channel, a `docker exec`) costs far more than the reads themselves.
+   */
+  protected runAsRoot(argv: string[]): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ argv, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending.splice(0);
+    try {
+      if (batch.length === 1) return batch[0]!.resolve(await this.runOneAsRoot(batch[0]!.argv));
+      const results = await runBatch(
+        batch.map((command) => command.argv),
+        (argv) => this.runOneAsRoot(argv),
+      );
+      batch.forEach((command, index) => command.resolve(results[index]!));
+    } catch (error) {
+      for (const command of batch) command.reject(error);
+    }
+  }
 
   async rootShell(script: string, what: string): Promise<string> {
     const result = await this.runAsRoot(['sh', '-c', script]);
     if (result.exitCode !== 0) {
-      throw new LabvmError(`${what} failed on ${this.target} (exit ${result.exitCode ?? result.signal}).`, 'exercise',
-        undefined, (result.stderr || result.stdout).trim().slice(-2000));
+      throw new LabvmError(
+        `${what} failed on ${this.target} (exit ${result.exitCode ?? result.signal}).`,
+        'exercise',
+        undefined,
+        (result.stderr || result.stdout).trim().slice(-2000),
+      );
     }
     return result.stdout;
   }
@@ -118,7 +181,7 @@ export abstract class RootShellHost implements ExerciseHost {
   async kernelFacts(): Promise<KernelFacts> {
     const [kernel, lsm, apparmor, selinux] = await Promise.all([
       this.runAsRoot(['uname', '-r']),
-      this.runAsRoot(['cat', '/sys/kernel/security/lsm']),
+      this.runAsRoot(['sh', '-c', this.lsmScript()]),
       this.runAsRoot(['cat', '/sys/module/apparmor/parameters/enabled']),
       this.runAsRoot(['cat', '/sys/fs/selinux/enforce']),
     ]);
@@ -129,6 +192,11 @@ export abstract class RootShellHost implements ExerciseHost {
       apparmorEnabled: apparmor.stdout.trim() === 'Y',
       selinuxEnforcing: selinux.exitCode === 0 ? selinux.stdout.trim() === '1' : null,
     };
+  }
+
+  /** Prints the active LSMs (securityfs). */
+  protected lsmScript(): string {
+    return 'cat /sys/kernel/security/lsm';
   }
 
   async readProc(pid: number, file: string): Promise<string | undefined> {
@@ -169,7 +237,11 @@ export abstract class RootShellHost implements ExerciseHost {
 
   async isRunning(pid: number, argv: string[]): Promise<boolean> {
     // One round trip: the state letter from stat, then the command line.
-    const result = await this.runAsRoot(['sh', '-c', `sed -n "s/^.*) \\([A-Z]\\).*/\\1/p" /proc/${pid}/stat && tr "\\0" " " </proc/${pid}/cmdline`]);
+    const result = await this.runAsRoot([
+      'sh',
+      '-c',
+      `sed -n "s/^.*) \\([A-Z]\\).*/\\1/p" /proc/${pid}/stat && tr "\\0" " " </proc/${pid}/cmdline`,
+    ]);
     if (result.exitCode !== 0) return false;
     const [state = '', cmdline = ''] = result.stdout.split('\n');
     return state.trim() !== 'Z' && cmdline.trim() === argv.join(' ');
@@ -200,9 +272,44 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 }
 
+/**
+ * Several commands in one `sh -c`, each followed by a marker line with its exit status; standard error is dropped
+ * (a batched read that fails reports its exit code only).
+ */
+export async function runBatch(
+  commands: string[][],
+  run: (argv: string[]) => Promise<CommandResult>,
+): Promise<CommandResult[]> {
+  const marker = `--labvm-${randomUUID()}--`;
+  const script = commands
+    .map((argv) => `(${shellQuote(argv)}) </dev/null 2>/dev/null; printf '\\n${marker} %s\\n' "$?"`)
+    .join('\n');
+  const whole = await run(['sh', '-c', script]);
+  const parts = whole.stdout.split(new RegExp(`\\n${marker} (\\d+)\\n`));
+  if (parts.length !== commands.length * 2 + 1) {
+    return commands.map(() => ({
+      exitCode: whole.exitCode === 0 ? 1 : whole.exitCode,
+      signal: whole.signal,
+      stdout: '',
+      stderr: whole.stderr,
+    }));
+  }
+  return commands.map((_, index) => ({
+    exitCode: Number(parts[index * 2 + 1]),
+    stdout: parts[index * 2]!,
+    stderr: '',
+  }));
+}
+
 /** `docker exec` through the Docker API, demultiplexed: exit code, stdout and stderr kept apart. */
-export async function dockerExec(docker: Docker, containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const exec = await docker.getContainer(containerName).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
+export async function dockerExec(
+  docker: Docker,
+  containerName: string,
+  cmd: string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await docker
+    .getContainer(containerName)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
   const stream = await exec.start({ Detach: false, Tty: false });
   const [stdout, stderr] = [new PassThrough(), new PassThrough()];
   const chunks = { out: '', err: '' };
@@ -215,14 +322,36 @@ export async function dockerExec(docker: Docker, containerName: string, cmd: str
     stream.on('error', reject);
   });
   const { ExitCode } = await exec.inspect();
-  if (ExitCode === null || ExitCode === undefined) throw new LabvmError(`docker exec ${cmd.join(' ')} did not report an exit code.`, 'exercise');
+  if (ExitCode === null || ExitCode === undefined)
+    throw new LabvmError(`docker exec ${cmd.join(' ')} did not report an exit code.`, 'exercise');
   return { exitCode: ExitCode, stdout: chunks.out, stderr: chunks.err };
 }
 
 /** A VM or Linux host over the one SSH connection: root through password-less sudo, nginx checked through a tunnel. */
 export class SshExerciseHost extends RootShellHost {
-  constructor(readonly remote: RemoteHost) {
+  constructor(
+    readonly remote: RemoteHost,
+    private readonly kind: 'vm' | 'ssh-host',
+  ) {
     super();
+  }
+
+  describe(): TargetDescription {
+    const { username, host, port } = this.remote.target;
+    return {
+      kind: this.kind, endpoint: `ssh://${username}@${host}:${port}`, nativeMethod: 'nsenter run on the host',
+      rootCommand: 'sudo', hostCommand: '',
+    };
+  }
+
+  /** Nothing to start: the host's own sudo and nsenter do the root work. */
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.remote.close();
+    return Promise.resolve();
   }
 
   get target(): string {
@@ -240,13 +369,17 @@ export class SshExerciseHost extends RootShellHost {
   async checkPrerequisites(): Promise<void> {
     const sudo = await this.remote.run('sudo -n true && command -v nsenter');
     if (sudo.exitCode !== 0) {
-      throw new LabvmError(`${this.target} has no password-less sudo or no nsenter.`, 'exercise',
-        'The exercise needs `sudo` without a password prompt and util-linux\'s nsenter on the host.', sudo.stderr.trim());
+      throw new LabvmError(
+        `${this.target} has no password-less sudo or no nsenter.`,
+        'exercise',
+        "The exercise needs `sudo` without a password prompt and util-linux's nsenter on the host.",
+        sudo.stderr.trim(),
+      );
     }
   }
 
   /** The VM's user has password-less sudo; -n makes a password prompt an error instead of a hang. */
-  protected runAsRoot(argv: string[]): Promise<CommandResult> {
+  protected runOneAsRoot(argv: string[]): Promise<CommandResult> {
     return this.remote.run(`sudo -n ${shellQuote(argv)}`);
   }
 

@@ -52,13 +52,15 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
         'Run the exercise again; if it fails the same way, the message above comes from the host\'s Docker or shell.', undefined, { cause: error });
     });
   };
-  const environment = await step('checking the host', () => checkHost(host, options), (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
+  await step('checking the host', () => host.checkPrerequisites());
   const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`,
     (update) => buildExerciseImage(host, options.baseImage, update, options.signal));
   const sleepers = new Sleepers(host, image);
   let evidence: Evidence;
   try {
     await step('removing leftovers of earlier runs', () => removeLeftovers(host));
+    const environment = await step('reading the host\'s kernel, security modules and Docker', () => readEnvironment(host, image, options),
+      (e) => `${e.kernel}, Docker ${e.dockerVersion}, LSM: ${e.lsms.join(',') || 'none'}`);
     const container = await step(`running ${CONTAINER_NAME} (port ${HOST_PORT} -> 80)`, () => runNginx(host, image, CONTAINER_NAME, []),
       (c) => `PID ${c.hostPid} on the host, nginx answered HTTP ${c.http.status}`);
     const request: SleepRequest = { targetPid: container.hostPid, method: options.method };
@@ -86,12 +88,13 @@ export async function gatherEvidence(host: ExerciseHost, options: ExerciseOption
   return evidence;
 }
 
-async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<EnvironmentEvidence> {
-  await host.checkPrerequisites();
+async function readEnvironment(host: ExerciseHost, image: string, options: ExerciseOptions): Promise<EnvironmentEvidence> {
+  await host.prepare(image);
   const [facts, info] = await Promise.all([
     host.kernelFacts(),
-    host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[] }>,
+    host.docker.info() as Promise<{ ServerVersion: string; SecurityOptions?: string[]; OperatingSystem?: string; KernelVersion?: string }>,
   ]);
+  const { kind, endpoint, endpointSource, nativeMethod, rootCommand, hostCommand, setupCommand } = host.describe();
   return {
     target: options.target,
     kernel: facts.kernel,
@@ -104,6 +107,10 @@ async function checkHost(host: ExerciseHost, options: ExerciseOptions): Promise<
     method: options.method,
     baseImage: options.baseImage,
     containerRemoved: !options.keep,
+    targetDetails: {
+      kind, endpoint, endpointSource, nativeMethod, rootCommand, hostCommand, setupCommand,
+      operatingSystem: info.OperatingSystem ?? '', kernelVersion: info.KernelVersion ?? '',
+    },
   };
 }
 

@@ -130,23 +130,20 @@ export class Sleepers {
 
   /**
    * Ends every process and helper container this run started, through `host` (a new connection when the first
-   * was lost). Returns what could not be cleaned; what is not yet ended stays listed for another attempt.
+   * was lost). Returns what could not be cleaned; what is not yet ended stays listed for another attempt. The
+   * checks run together, so that the host gets them as one command.
    */
   async cleanup(host: ExerciseHost = this.host): Promise<string[]> {
-    const problems: string[] = [];
-    for (const sleep of [...this.started].reverse()) {
-      try {
-        await killIfOurs(host, sleep.hostPid, SLEEP_ARGV);
-        await killIfOurs(host, sleep.launcherPid, ['nsenter']);
-        if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
-        if (sleep.stderrFile) await host.removeFile(sleep.stderrFile);
-        this.started.splice(this.started.indexOf(sleep), 1);
-      } catch (error) {
-        if (host.lost) throw error;
-        problems.push(`sleep ${sleep.hostPid}: ${errorMessage(error)}`);
-      }
-    }
-    return problems;
+    const started = [...this.started].reverse();
+    const outcomes = await Promise.allSettled(started.map(async (sleep) => {
+      await Promise.all([killIfOurs(host, sleep.hostPid, SLEEP_ARGV), killIfOurs(host, sleep.launcherPid, ['nsenter'])]);
+      if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
+      if (sleep.stderrFile) await host.removeFile(sleep.stderrFile);
+      this.started.splice(this.started.indexOf(sleep), 1);
+    }));
+    const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ sleep: started[index]!, reason: outcome.reason as unknown }] : []));
+    if (host.lost && failed.length) throw failed[0]!.reason;
+    return failed.map(({ sleep, reason }) => `sleep ${sleep.hostPid}: ${errorMessage(reason)}`);
   }
 }
 

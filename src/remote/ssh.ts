@@ -4,6 +4,7 @@ import { LabvmError, errorMessage } from '../core/errors.js';
 import { bounded, type Bounds } from '../core/interrupt.js';
 import { fingerprint } from './host-keys.js';
 import { DockerOverSsh } from './docker.js';
+import { parseHttpResponse } from './http-response.js';
 import { debug, timed } from '../core/debug-log.js';
 
 export interface SshTarget {
@@ -191,14 +192,7 @@ export class RemoteHost {
         channel.on('close', () => {
           clearTimeout(timer);
           if (this.lostError) return reject(this.lostError);
-          const [head = '', ...rest] = response.split('\r\n\r\n');
-          const [statusLine = '', ...headerLines] = head.split('\r\n');
-          const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0);
-          const headers = Object.fromEntries(headerLines.map((line) => {
-            const at = line.indexOf(':');
-            return [line.slice(0, at).trim().toLowerCase(), line.slice(at + 1).trim()];
-          }));
-          resolve({ status, headers, body: rest.join('\r\n\r\n') });
+          resolve(parseHttpResponse(response));
         });
         channel.end(`GET ${path} HTTP/1.0\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`);
       };

@@ -4,6 +4,7 @@
  */
 import type { ContainerEvidence, Evidence, KillEvidence, SleepEvidence, StopEvidence } from '../lab/evidence.js';
 import { CONTAINER_NAME, HOST_PORT, STOP_TIMEOUT_SECONDS, UNCONFINED_CONTAINER } from '../lab/run.js';
+import { ENGINE_HELPER } from '../lab/engine-host.js';
 import { HELPER_CAPS, HELPER_SECURITY_OPT, NAMESPACE_FLAGS, SLEEP_ARGV } from '../lab/sleepers.js';
 
 export interface EquivalentCommand {
@@ -17,39 +18,42 @@ export function equivalentCommands(evidence: Evidence): EquivalentCommand[] {
   const { environment, container, sleep, kill, stop, controls } = evidence;
   const image = container.image;
   const helpers = { count: 0 };
+  const on = onHost(environment);
   const startSleep = (
     target: ContainerEvidence,
     observed: { hostPid: number; nspid: number[] },
     noFork = false,
-  ): EquivalentCommand[] => nsenter(environment.method, target.hostPid, image, helpers, noFork, observed);
+  ): EquivalentCommand[] => nsenter(environment.method, target.hostPid, image, helpers, noFork, observed, on);
+  const setup = environment.targetDetails?.setupCommand;
   const commands: EquivalentCommand[] = [
     {
       command: `docker build -t ${image} --build-arg BASE_IMAGE=${environment.baseImage ?? '<base image>'} <folder with labvm's Dockerfile>`,
     },
+    ...(setup ? [{ command: setup }] : []),
     { command: `docker run -d --name ${CONTAINER_NAME} -p ${HOST_PORT}:80 ${image}` },
     { command: `curl -sI http://localhost:${HOST_PORT}/`, result: `HTTP ${container.http.status}` },
-    ...inspectPid(container),
+    ...inspectPid(container, on),
     ...startSleep(container, sleep),
-    ...observe(container, sleep),
-    ...killInside(CONTAINER_NAME, kill),
+    ...observe(container, sleep, on),
+    ...killInside(CONTAINER_NAME, kill, on),
     ...(stop.hostPid !== sleep.hostPid ? startSleep(container, stop) : []),
-    ...stopContainer(stop),
+    ...stopContainer(stop, on),
   ];
   for (const control of controls) {
     if (control.name === 'no-fork') {
       commands.push(
         { command: `docker start ${CONTAINER_NAME}` },
-        ...inspectPid(control.container),
+        ...inspectPid(control.container, on),
         ...startSleep(control.container, control.sleep, true),
-        ...(control.stop ? stopContainer(control.stop) : []),
+        ...(control.stop ? stopContainer(control.stop, on) : []),
       );
     } else {
       commands.push(
         { command: `docker run -d --name ${UNCONFINED_CONTAINER} --security-opt apparmor=unconfined ${image}` },
-        ...inspectPid(control.container),
+        ...inspectPid(control.container, on),
         ...startSleep(control.container, control.sleep),
         { command: `docker exec ${UNCONFINED_CONTAINER} ps aux`, result: psResult(control.sleep) },
-        ...(control.kill ? killInside(UNCONFINED_CONTAINER, control.kill) : []),
+        ...(control.kill ? killInside(UNCONFINED_CONTAINER, control.kill, on) : []),
       );
     }
   }
@@ -57,14 +61,26 @@ export function equivalentCommands(evidence: Evidence): EquivalentCommand[] {
     ...(environment.containerRemoved === false ? [] : [CONTAINER_NAME]),
     ...(controls.some((c) => c.name === 'apparmor-unconfined') ? [UNCONFINED_CONTAINER] : []),
   ];
+  if (setup) removed.push(ENGINE_HELPER);
   if (removed.length) commands.push({ command: `docker rm -f ${removed.join(' ')}` });
   return commands;
 }
 
-function inspectPid(container: ContainerEvidence): EquivalentCommand[] {
+/** Prefixes a host-side command as this target runs it by hand: `sudo` over SSH, `docker exec` into an engine's helper. */
+interface OnHost {
+  root: (command: string) => string;
+  plain: (command: string) => string;
+}
+
+function onHost(environment: Evidence['environment']): OnHost {
+  const prefix = (word: string | undefined) => (command: string) => (word ? `${word} ${command}` : command);
+  return { root: prefix(environment.targetDetails?.rootCommand ?? 'sudo'), plain: prefix(environment.targetDetails?.hostCommand) };
+}
+
+function inspectPid(container: ContainerEvidence, on: OnHost): EquivalentCommand[] {
   return [
     { command: `docker inspect --format '{{.State.Pid}}' ${container.name}`, result: String(container.hostPid) },
-    ...(container.initComm ? [{ command: `cat /proc/${container.hostPid}/comm`, result: container.initComm }] : []),
+    ...(container.initComm ? [{ command: on.plain(`cat /proc/${container.hostPid}/comm`), result: container.initComm }] : []),
   ];
 }
 
@@ -75,6 +91,7 @@ function nsenter(
   helpers: { count: number },
   noFork: boolean,
   observed: { hostPid: number; nspid: number[] },
+  on: OnHost,
 ): EquivalentCommand[] {
   const argv = [
     'nsenter',
@@ -87,21 +104,21 @@ function nsenter(
   ];
   const command =
     method === 'native'
-      ? `sudo ${argv.join(' ')} &`
+      ? `${on.root(argv.join(' '))} &`
       : `docker run -d --name labvm-nsenter-helper-${++helpers.count} --pid=host ${HELPER_CAPS.map((c) => `--cap-add ${c}`).join(' ')} ` +
         `${HELPER_SECURITY_OPT.map((o) => `--security-opt ${o}`).join(' ')} ${image} ${argv.join(' ')}`;
   return [
     { command, result: `sleep runs as PID ${observed.hostPid} on the host` },
     {
-      command: `grep NSpid /proc/${observed.hostPid}/status`,
+      command: on.plain(`grep NSpid /proc/${observed.hostPid}/status`),
       result: observed.nspid.length ? `NSpid: ${observed.nspid.join(' ')}` : 'no NSpid line',
     },
   ];
 }
 
-function observe(container: ContainerEvidence, sleep: SleepEvidence): EquivalentCommand[] {
+function observe(container: ContainerEvidence, sleep: SleepEvidence, on: OnHost): EquivalentCommand[] {
   return [
-    { command: `sudo cat /proc/${sleep.hostPid}/attr/current`, result: sleep.label ?? 'no label' },
+    { command: on.root(`cat /proc/${sleep.hostPid}/attr/current`), result: sleep.label ?? 'no label' },
     { command: `docker exec ${container.name} cat /proc/self/attr/current`, result: container.execLabel ?? 'no label' },
     { command: `docker exec ${container.name} ps aux`, result: psResult(sleep) },
     {
@@ -115,7 +132,7 @@ function psResult(sleep: SleepEvidence): string {
   return sleep.containerPid === null ? 'the sleep is not listed' : `the sleep is PID ${sleep.containerPid}`;
 }
 
-function killInside(containerName: string, kill: KillEvidence): EquivalentCommand[] {
+function killInside(containerName: string, kill: KillEvidence, on: OnHost): EquivalentCommand[] {
   const stderr = kill.stderr.trim();
   return [
     {
@@ -125,7 +142,7 @@ function killInside(containerName: string, kill: KillEvidence): EquivalentComman
     ...(kill.audit
       ? [
           {
-            command: `sudo dmesg | grep -E 'apparmor="DENIED"|avc: +denied'`,
+            command: `${on.root('dmesg')} | grep -E 'apparmor="DENIED"|avc: +denied'`,
             result: kill.audit.read
               ? kill.audit.lines.join('\n') || 'no signal denial during the kill'
               : 'could not be read',
@@ -135,14 +152,14 @@ function killInside(containerName: string, kill: KillEvidence): EquivalentComman
   ];
 }
 
-function stopContainer(stop: StopEvidence): EquivalentCommand[] {
+function stopContainer(stop: StopEvidence, on: OnHost): EquivalentCommand[] {
   return [
     {
       command: `docker stop -t ${STOP_TIMEOUT_SECONDS} ${CONTAINER_NAME}`,
       result: `${stop.stopSeconds.toFixed(1)} s, exit code ${stop.containerExitCode}`,
     },
     {
-      command: `ps -p ${stop.hostPid} -o pid,args`,
+      command: on.plain(`ps -p ${stop.hostPid} -o pid,args`),
       result: stop.processSurvived ? 'the sleep still runs' : 'the sleep is gone',
     },
   ];

@@ -31,7 +31,7 @@ export interface ReportJson {
     apparmorEnabled: boolean;
     dockerSecurityOptions: string[];
     method: string;
-  };
+  } & Partial<TargetJson>;
   pid: JsonAnswer & { host: number; container: number | null; nspid: number[]; same: boolean };
   stopContainer: JsonAnswer & { processSurvived: boolean };
   killFromInside: JsonAnswer & { killed: boolean; exitCode: number; stderr: string };
@@ -39,6 +39,24 @@ export interface ReportJson {
   /** The same steps as docker/shell commands, with this run's values (added within schemaVersion 1). */
   commands: EquivalentCommand[];
   evidence: Evidence;
+}
+
+/** Where the exercise ran (added within schemaVersion 1; absent for evidence recorded without it). */
+interface TargetJson {
+  targetKind: 'vm' | 'ssh-host' | 'docker-engine';
+  endpoint: string;
+  endpointSource: string;
+  dockerOperatingSystem: string;
+  dockerKernelVersion: string;
+  nativeMethod: string;
+}
+
+function targetJson(details: Evidence['environment']['targetDetails']): Partial<TargetJson> {
+  if (!details) return {};
+  return {
+    targetKind: details.kind, endpoint: details.endpoint, ...(details.endpointSource ? { endpointSource: details.endpointSource } : {}),
+    dockerOperatingSystem: details.operatingSystem, dockerKernelVersion: details.kernelVersion, nativeMethod: details.nativeMethod,
+  };
 }
 
 function common(a: AnyAnswer): JsonAnswer {
@@ -74,6 +92,7 @@ export function toJson(report: ExerciseReport): ReportJson {
       apparmorEnabled: env.apparmorEnabled,
       dockerSecurityOptions: [...env.dockerSecurityOptions],
       method: env.method,
+      ...targetJson(env.targetDetails),
     },
     pid: pid(answers.pid),
     stopContainer: stop(answers.stopContainer),

@@ -1,6 +1,6 @@
 /** Content shared by the terminal and Markdown renderers: what to show, in which order, with which words. */
 import { lsmListObserved, type KillAnswer, type PidAnswer, type StopAnswer } from '../lab/answers.js';
-import type { ContainerEvidence, Evidence, Method, SleepEvidence } from '../lab/evidence.js';
+import type { ContainerEvidence, EnvironmentEvidence, Evidence, Method, SleepEvidence } from '../lab/evidence.js';
 import { parsePsAux } from '../lab/parse.js';
 import type { ExerciseReport } from './model.js';
 
@@ -46,6 +46,25 @@ const METHODS: Record<Method, string> = {
     'and apparmor=unconfined, so that it may open the target\'s namespaces and its sleep is unconfined as with the native method)',
 };
 
+const TARGET_KINDS = { 'vm': 'labvm VM', 'ssh-host': 'Linux host over SSH', 'docker-engine': 'local Docker engine' } as const;
+
+/** The kind of target, its endpoint and the engine's host as Docker describes it ("Docker Desktop, 6.10.14-linuxkit, no AppArmor"). */
+function targetRows(env: EnvironmentEvidence): Array<[string, string]> {
+  const details = env.targetDetails;
+  if (!details) return [];
+  const apparmor = env.apparmorEnabled || env.lsms.includes('apparmor') ? 'AppArmor' : 'no AppArmor';
+  return [
+    ['Target kind', `${TARGET_KINDS[details.kind]} (${details.kind})`],
+    ['Endpoint', details.endpointSource ? `${details.endpoint} (from ${details.endpointSource})` : details.endpoint],
+    ['Engine host', `${details.operatingSystem || 'unknown OS'}, kernel ${details.kernelVersion || env.kernel}, ${apparmor}`],
+  ];
+}
+
+/** The native method in this target's words (on a Docker engine it runs from a privileged helper container). */
+function methodText(env: EnvironmentEvidence): string {
+  return env.method === 'native' && env.targetDetails ? `native (${env.targetDetails.nativeMethod})` : METHODS[env.method] ?? env.method;
+}
+
 export function environmentRows(report: ExerciseReport): Array<[string, string]> {
   const { environment: env, container: c } = report.evidence;
   const http = `HTTP ${c.http.status} on port ${c.http.port}${c.http.server ? ` (${c.http.server})` : ''}`;
@@ -56,7 +75,8 @@ export function environmentRows(report: ExerciseReport): Array<[string, string]>
     ['LSM', `${lsmListObserved(env) ? env.lsms.join(', ') || 'none' : 'not observed'}; AppArmor ${env.apparmorEnabled ? 'enabled' : 'not enabled'}` +
       (env.selinuxEnforcing === undefined || env.selinuxEnforcing === null ? '' : `; SELinux ${env.selinuxEnforcing ? 'enforcing' : 'permissive'}`)],
     ['Docker security options', env.dockerSecurityOptions.join(', ') || 'none'],
-    ['Method', METHODS[env.method] ?? env.method],
+    ...targetRows(env),
+    ['Method', methodText(env)],
     ['Container', `${c.name} (${c.image}, ${c.id.slice(0, 12)}), ${http}`],
     ['Container AppArmor profile', c.appArmorProfile || 'none'],
   ];

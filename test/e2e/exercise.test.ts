@@ -227,16 +227,23 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(build.code, 0, build.stderr);
     const child = lab.spawn(['exercise', '--name', name, '--base-image', slow]);
     const done = finished(child);
-    interruptWhen(child, '---> Running in');
+    // Ctrl-C once the build's RUN step has its container running in the VM (the step the slow `ps` holds up).
+    const stepRunning = () => inVm(name, 'docker ps -q --filter status=running --filter ancestor=' + slow).stdout.trim() !== '';
+    let waited = 0;
+    while (!stepRunning() && child.exitCode === null && waited < 240) {
+      await delay(500);
+      waited += 0.5;
+    }
+    child.kill('SIGINT');
     const run = await done;
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, /✖ building the exercise image/, 'the build was cut short, not waited for');
     assertNothingLeft();
   });
 
-  test('without a VM, exercise says to run labvm up first', async () => {
+  test('without a VM, exercise names the labvm VMs there are, and how to create this one', async () => {
     const run = await lab.run(['exercise', '--name', 'never-created']);
     assert.equal(run.code, 4);
-    assert.match(run.stderr, /no labvm VM named "never-created"[\s\S]*next: Run `labvm up --name never-created` first/);
+    assert.match(run.stderr, new RegExp(`no labvm VM named "never-created"; labvm has "${name}"\\.\\n {2}next: Run \`labvm exercise --name ${name}\`, or \`labvm up --name never-created\` to create "never-created"\\.`));
   });
 });

@@ -134,6 +134,8 @@ describe('typed options', () => {
       name: 'labvm',
       host: undefined,
       identity: undefined,
+      docker: false,
+      context: undefined,
       method: 'native',
       baseImage: 'nginx:latest',
       report: undefined,
@@ -141,6 +143,14 @@ describe('typed options', () => {
       controls: false,
       keep: false,
     });
+  });
+
+  it('exercise options: --name stays absent unless typed (--docker refuses it)', async () => {
+    const settings = await resolveSettings({}, undefined, { LABVM_HOME: '/nonexistent-labvm-home' });
+    const options = exerciseOptions({ method: 'native', docker: true, context: 'colima' }, settings);
+    assert.equal(options.name, undefined);
+    assert.equal(options.docker, true);
+    assert.equal(options.context, 'colima');
   });
 
   it('a flag is true only when given (repeated is fine)', () => {

@@ -389,3 +389,34 @@ describe('the report lists the same steps as commands, with this run\'s values',
     });
   }
 });
+
+describe('on a Docker engine, the host-side commands go through the helper container', () => {
+  const engine = (): Evidence => variant(noLsm(), (e) => {
+    e.environment.targetDetails = {
+      kind: 'docker-engine', endpoint: 'unix:///var/run/docker.sock', endpointSource: 'the default socket',
+      operatingSystem: 'Docker Desktop', kernelVersion: '6.10.14-linuxkit', nativeMethod: 'nsenter run from a privileged helper container',
+      rootCommand: 'docker exec labvm-engine-helper', hostCommand: 'docker exec labvm-engine-helper',
+      setupCommand: 'docker run -d --name labvm-engine-helper --privileged --pid=host --net=host labvm/exercise sleep infinity',
+    };
+  });
+
+  it('starts the helper, runs nsenter and the /proc reads in it, and removes it; no sudo', () => {
+    const report = buildReport(engine(), META);
+    const { container, sleep, stop } = report.evidence;
+    const commands = toJson(report).commands.map((c) => c.command);
+    for (const command of [
+      'docker run -d --name labvm-engine-helper --privileged --pid=host --net=host labvm/exercise sleep infinity',
+      `docker exec labvm-engine-helper nsenter --target ${container.hostPid} --mount --uts --ipc --net --pid -- sleep 600 &`,
+      `docker exec labvm-engine-helper grep NSpid /proc/${sleep.hostPid}/status`,
+      `docker exec labvm-engine-helper ps -p ${stop.hostPid} -o pid,args`,
+    ]) assert.ok(commands.includes(command), command);
+    assert.ok(commands.some((c) => c.startsWith('docker rm -f ') && c.includes('labvm-engine-helper')));
+    assert.ok(!commands.some((c) => c.includes('sudo')), commands.join('\n'));
+  });
+
+  it('the SSH targets keep sudo', () => {
+    const commands = toJson(buildReport(noLsm(), META)).commands.map((c) => c.command);
+    assert.ok(commands.some((c) => c.startsWith('sudo nsenter ')));
+    assert.ok(!commands.some((c) => c.includes('labvm-engine-helper')));
+  });
+});
