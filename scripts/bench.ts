@@ -27,7 +27,6 @@ import { CLI, MULTIPASS_DOUBLE, NGINX_BASE_IMAGE, ROOT, loadImageIntoVm, uniqueN
 import { HELPER_CAPABILITIES } from '../src/lab/engine-host.js';
 import { EXERCISE_IMAGE } from '../src/lab/exercise-image.js';
 
-
 const ITERATIONS = { docker: 30, shell: 30, up: 10, exercise: 5, startup: 20, engine: 5 };
 /** Per operation, labvm's path and the baseline together; a slow machine gets fewer iterations, not a hang. */
 const BUDGET_MS = { docker: 20_000, shell: 20_000, up: 40_000, exercise: 240_000, startup: 20_000, engine: 150_000 };
@@ -154,7 +153,8 @@ async function handScriptedExercise(home: string, sshConfig: string, alias: stri
   await writeFile(join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F "${sshConfig}" -o BatchMode=yes "$@"\n`);
   await chmod(join(bin, 'ssh'), 0o755);
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, DOCKER_HOST: `ssh://${alias}` };
-  const docker = async (...args: string[]) => (await execOk('docker', args, env, `docker ${args[0] ?? ''}`)).stdout.trim();
+  const docker = async (...args: string[]) =>
+    (await execOk('docker', args, env, `docker ${args[0] ?? ''}`)).stdout.trim();
   const ssh = async (script: string) => (await execOk('ssh', [alias, script], env, `ssh ${script}`)).stdout.trim();
   const startSleep = async (pid: string) => {
     const launcher = await ssh(`sudo sh -c 'setsid ${NSENTER(pid)} </dev/null >/dev/null 2>&1 & echo $!'`);
@@ -166,7 +166,11 @@ async function handScriptedExercise(home: string, sshConfig: string, alias: stri
     const pid = await docker('inspect', '-f', '{{.State.Pid}}', HAND_CONTAINER);
     const sleep = await startSleep(pid);
     const ps = await docker('exec', HAND_CONTAINER, 'ps', 'aux');
-    const inner = ps.split('\n').find((line) => line.endsWith('sleep 600'))?.trim().split(/\s+/)[1];
+    const inner = ps
+      .split('\n')
+      .find((line) => line.endsWith('sleep 600'))
+      ?.trim()
+      .split(/\s+/)[1];
     if (!inner) throw new Error(`by hand: the sleep is not in the container's ps aux:\n${ps}`);
     await ssh(`grep NSpid /proc/${sleep}/status`);
     await exec('docker', ['exec', HAND_CONTAINER, 'kill', inner], env); // refused where AppArmor confines the container
@@ -187,7 +191,9 @@ async function main(): Promise<void> {
 
   console.log(
     `labvm bench: Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs; ` +
-      `iterations: ${Object.entries(ITERATIONS).map(([op, n]) => `${op} ${n} (budget ${BUDGET_MS[op as keyof typeof BUDGET_MS] / 1000} s)`).join(', ')}`,
+      `iterations: ${Object.entries(ITERATIONS)
+        .map(([op, n]) => `${op} ${n} (budget ${BUDGET_MS[op as keyof typeof BUDGET_MS] / 1000} s)`)
+        .join(', ')}`,
   );
   try {
     const upStarted = performance.now();
@@ -266,7 +272,15 @@ async function main(): Promise<void> {
     const labvmEnv = { ...env, HOME: home };
     await mkdir(join(home, '.ssh'), { recursive: true });
     await writeFile(join(home, '.ssh', 'known_hosts'), `${ip} ${record.hostPublicKey.trim()}\n`);
-    const exerciseArgs = ['exercise', '--host', `${VM_USER}@${ip}`, '--identity', state.path('clientKey'), '--base-image', NGINX_BASE_IMAGE];
+    const exerciseArgs = [
+      'exercise',
+      '--host',
+      `${VM_USER}@${ip}`,
+      '--identity',
+      state.path('clientKey'),
+      '--base-image',
+      NGINX_BASE_IMAGE,
+    ];
     loadImageIntoVm(name); // the stand-in reaches no registry
     rows.push({
       operation: 'exercise (end to end)',
@@ -313,7 +327,8 @@ async function main(): Promise<void> {
   }
 }
 
-const docker = (args: string[], what = `docker ${args.slice(0, 2).join(' ')}`) => execOk('docker', args, process.env, what);
+const docker = (args: string[], what = `docker ${args.slice(0, 2).join(' ')}`) =>
+  execOk('docker', args, process.env, what);
 const dockerText = async (args: string[]) => (await docker(args)).stdout.trim();
 
 /**
@@ -325,30 +340,48 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
   const inHelper = (script: string) => exec('docker', ['exec', helper, 'sh', '-c', script], process.env);
   const helperText = async (script: string) => (await inHelper(script)).stdout.trim();
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  await docker(['build', '-q', '-t', image, '--build-arg', `BASE_IMAGE=${NGINX_BASE_IMAGE}`, join(ROOT, 'src', 'lab', 'image')]);
+  await docker([
+    'build',
+    '-q',
+    '-t',
+    image,
+    '--build-arg',
+    `BASE_IMAGE=${NGINX_BASE_IMAGE}`,
+    join(ROOT, 'src', 'lab', 'image'),
+  ]);
   await docker(['ps', '-a', '-q', '--filter', 'label=org.labvm.exercise']); // leftovers of earlier runs
   await exec('docker', ['rm', '-f', nginx, helper], process.env);
   await docker(['run', '-d', '--name', helper, ...helperFlags, '--pid=host', '--net=host', image, 'sleep', 'infinity']);
   await helperText('command -v nsenter');
   await helperText('uname -r');
-  await helperText('cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }');
+  await helperText(
+    'cat /sys/kernel/security/lsm 2>/dev/null || { mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm; }',
+  );
   await helperText('cat /sys/module/apparmor/parameters/enabled');
   await inHelper('cat /sys/fs/selinux/enforce');
   await docker(['info', '--format', '{{.ServerVersion}} {{.OperatingSystem}} {{.KernelVersion}} {{.SecurityOptions}}']);
   await docker(['run', '-d', '--name', nginx, '-p', '8080:80', image]);
-  const httpCheck = 'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
+  const httpCheck =
+    'bash -c \'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 5 cat <&3\' | head -n 1';
   for (let attempt = 0; !(await helperText(httpCheck)).includes(' 200 '); attempt++) {
     if (attempt > 40) throw new Error('nginx did not answer on 8080 in the scripted run');
     await pause(250);
   }
   const nginxPid = await dockerText(['inspect', '-f', '{{.State.Pid}}', nginx]);
-  for (const file of ['attr/current', 'attr/apparmor/current', 'comm', 'uid_map']) await helperText(`cat /proc/${nginxPid}/${file}`);
-  await exec('docker', ['exec', nginx, 'sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current'], process.env);
+  for (const file of ['attr/current', 'attr/apparmor/current', 'comm', 'uid_map'])
+    await helperText(`cat /proc/${nginxPid}/${file}`);
+  await exec(
+    'docker',
+    ['exec', nginx, 'sh', '-c', 'cat /proc/self/attr/current; echo; echo ---; cat /proc/self/attr/apparmor/current'],
+    process.env,
+  );
   const isSleep = async (pid: string) => (await helperText(`tr "\\0" " " </proc/${pid}/cmdline`)) === 'sleep 600';
   const started: string[] = [];
   const startSleep = async () => {
     await inHelper('dmesg | tail -n 1'); // the kernel log's mark, so that denials can be told apart from earlier ones
-    const launcher = await helperText(`setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`);
+    const launcher = await helperText(
+      `setsid nsenter --target ${nginxPid} --mount --uts --ipc --net --pid -- sleep 600 </dev/null >/dev/null 2>&1 & echo $!`,
+    );
     let child = '';
     while (!child || !(await isSleep(child))) child = await helperText(`ps -o pid= --ppid ${launcher}`);
     started.push(launcher, child);
@@ -377,21 +410,36 @@ async function scriptedFirstAlternative(image: string, helperFlags: string[]): P
 
 /** --privileged, or where runc cannot apply it, the same equivalent labvm's helper then uses (engine-host.ts). */
 async function helperFlags(image: string): Promise<string[]> {
-  if ((await exec('docker', ['run', '--rm', '--privileged', image, 'true'], process.env)).code === 0) return ['--privileged'];
-  return [...HELPER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]), ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined']
-    .flatMap((option) => ['--security-opt', option])];
+  if ((await exec('docker', ['run', '--rm', '--privileged', image, 'true'], process.env)).code === 0)
+    return ['--privileged'];
+  return [
+    ...HELPER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]),
+    ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined'].flatMap((option) => [
+      '--security-opt',
+      option,
+    ]),
+  ];
 }
 
 async function engineRow(env: NodeJS.ProcessEnv): Promise<Row> {
   const exercise = async () => {
-    const run = await execOk(process.execPath, [CLI, 'exercise', '--docker', '--base-image', NGINX_BASE_IMAGE, '--json'], env, 'labvm exercise --docker');
-    if ((JSON.parse(run.stdout) as { pid: { cause: string } }).pid.cause !== 'nested-pid-namespace') throw new Error('labvm exercise --docker gave an unexpected answer');
+    const run = await execOk(
+      process.execPath,
+      [CLI, 'exercise', '--docker', '--base-image', NGINX_BASE_IMAGE, '--json'],
+      env,
+      'labvm exercise --docker',
+    );
+    if ((JSON.parse(run.stdout) as { pid: { cause: string } }).pid.cause !== 'nested-pid-namespace')
+      throw new Error('labvm exercise --docker gave an unexpected answer');
   };
   await exercise(); // builds the exercise image the script uses too
   const flags = await helperFlags(EXERCISE_IMAGE);
   return {
-    operation: 'exercise --docker', baselineName: `the same steps with the docker CLI: a helper (${flags.join(' ')} --pid=host --net=host), one docker exec per host step`,
-    samples: await measure(ITERATIONS.engine, BUDGET_MS.engine, exercise, () => scriptedFirstAlternative(EXERCISE_IMAGE, flags)),
+    operation: 'exercise --docker',
+    baselineName: `the same steps with the docker CLI: a helper (${flags.join(' ')} --pid=host --net=host), one docker exec per host step`,
+    samples: await measure(ITERATIONS.engine, BUDGET_MS.engine, exercise, () =>
+      scriptedFirstAlternative(EXERCISE_IMAGE, flags),
+    ),
     verdict: (r) => `${r.toFixed(1)}× faster`,
   };
 }

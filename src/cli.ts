@@ -12,8 +12,28 @@ import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './
 import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
 import { fileSystemError } from './core/fs.js';
 import { reportIfUnsettled } from './cli/unsettled.js';
-import { exerciseOptions, flag, markValues, nameOption, optionalText, text, upOptions, type RawOptions } from './cli/options.js';
-import { doctorText, downText, errorText, interruptedText, keptText, listText, powerText, reexplainedText, statusText, upSummary } from './cli/print.js';
+import {
+  exerciseOptions,
+  flag,
+  markValues,
+  nameOption,
+  optionalText,
+  text,
+  upOptions,
+  type RawOptions,
+} from './cli/options.js';
+import {
+  doctorText,
+  downText,
+  errorText,
+  interruptedText,
+  keptText,
+  listText,
+  powerText,
+  reexplainedText,
+  statusText,
+  upSummary,
+} from './cli/print.js';
 import { formatHelp, suggestion, unknownOptionOf } from './cli/help.js';
 import { textWidth } from './core/text.js';
 
@@ -27,7 +47,10 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
 cli.option('--config <file>', 'Teacher defaults file (JSON; default: $LABVM_HOME/config.json)');
-cli.option('--verbose', 'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error');
+cli.option(
+  '--verbose',
+  'Show the debug log as it is written (multipass calls, SSH steps, remote commands, Docker API calls) and the causes of an error',
+);
 
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 
@@ -44,7 +67,10 @@ cli
   .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
   .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
   .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
-  .option('--timeout <seconds>', `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`)
+  .option(
+    '--timeout <seconds>',
+    `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`,
+  )
   .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
@@ -55,7 +81,7 @@ cli
   });
 
 cli
-  .command('status', 'Show the VM\'s state, address, cloud-init status and Docker version, and what to run next')
+  .command('status', "Show the VM's state, address, cloud-init status and Docker version, and what to run next")
   .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--json', 'Print one JSON object')
   .action(async (given: RawOptions) => {
@@ -73,13 +99,29 @@ cli
   });
 
 cli
-  .command('exercise', 'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes')
+  .command(
+    'exercise',
+    'Run the nsenter namespaces exercise on the VM and answer its three questions from what it observes',
+  )
   .option('--name <name>', `Instance name (default: ${DEFAULT_NAME})`)
-  .option('--host <user@addr[:port]>', 'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)')
+  .option(
+    '--host <user@addr[:port]>',
+    'Run on another Linux host with Docker and sudo instead (host key checked against ~/.ssh/known_hosts)',
+  )
   .option('--identity <key>', 'Private key file for --host')
-  .option('--docker', 'Run on this computer\'s Docker engine (Docker Desktop, Colima, OrbStack, Linux) through a privileged helper container: no VM, no SSH')
-  .option('--context <name>', 'With --docker: the docker CLI context to use (default: DOCKER_HOST, DOCKER_CONTEXT, or the current context)')
-  .option('--method <method>', 'How to start the sleep: native (the VM\'s nsenter) or container (a helper container running nsenter)', { default: 'native' })
+  .option(
+    '--docker',
+    "Run on this computer's Docker engine (Docker Desktop, Colima, OrbStack, Linux) through a privileged helper container: no VM, no SSH",
+  )
+  .option(
+    '--context <name>',
+    'With --docker: the docker CLI context to use (default: DOCKER_HOST, DOCKER_CONTEXT, or the current context)',
+  )
+  .option(
+    '--method <method>',
+    "How to start the sleep: native (the VM's nsenter) or container (a helper container running nsenter)",
+    { default: 'native' },
+  )
   .option('--base-image <ref>', `Base image for the exercise image (default: ${builtInDefaults.baseImage})`)
   .option('--report <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
   .option('--force', 'Overwrite the --report file if it exists')
@@ -91,18 +133,29 @@ cli
   .action(async (given: RawOptions) => {
     const options = exerciseOptions(given, await settingsFor(given));
     const [{ exercise }, { renderTerminal }, { toJson }] = await Promise.all([
-      import('./commands/exercise.js'), import('./report/terminal.js'), import('./report/json.js')]);
+      import('./commands/exercise.js'),
+      import('./report/terminal.js'),
+      import('./report/json.js'),
+    ]);
     const { report, saveReport, kept } = await exercise(options, progress);
     // Shown first: a report file that cannot be written then loses nothing.
-    print(flag(given, 'json') ? JSON.stringify(toJson(report), null, 2)
-      : renderTerminal(report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd());
+    print(
+      flag(given, 'json')
+        ? JSON.stringify(toJson(report), null, 2)
+        : renderTerminal(report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd(),
+    );
     if (kept) process.stderr.write(`${keptText(kept)}\n`);
     if (saveReport) process.stderr.write(`Markdown report written to ${await saveReport()}\n`);
   });
 
 /** The exit status of a command that sets its own: shell and exec pass the remote one through, doctor fails with 3. */
 let commandExit: number = ExitCode.ok;
-const localTerminal = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, term: process.env.TERM });
+const localTerminal = () => ({
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  term: process.env.TERM,
+});
 
 cli
   .command('shell', 'Open an interactive shell on the VM (SSH with the pinned host key; nothing is added to ~/.ssh)')
@@ -149,12 +202,20 @@ cli
   .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .option('--timeout <seconds>', 'How long to wait for the VM to answer', { default: '300' })
   .action(async (given: RawOptions) => {
-    const [{ start }, { parseTimeoutSeconds }] = await Promise.all([import('./commands/power.js'), import('./core/validate.js')]);
-    print(powerText([await start(nameOption(given), parseTimeoutSeconds(text(given, 'timeout', '--timeout')), progress)]));
+    const [{ start }, { parseTimeoutSeconds }] = await Promise.all([
+      import('./commands/power.js'),
+      import('./core/validate.js'),
+    ]);
+    print(
+      powerText([await start(nameOption(given), parseTimeoutSeconds(text(given, 'timeout', '--timeout')), progress)]),
+    );
   });
 
 cli
-  .command('doctor', 'Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm\'s VMs')
+  .command(
+    'doctor',
+    "Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm's VMs",
+  )
   .option('--json', 'Print one JSON object')
   .option('--cpus <n>', 'Check as for `labvm up --cpus`')
   .option('--memory <size>', 'Check as for `labvm up --memory`')
@@ -170,19 +231,37 @@ cli
   });
 
 cli
-  .command('report <file.json>', 'Re-explain a saved `labvm exercise --json` report: answers recomputed from its evidence by this labvm')
+  .command(
+    'report <file.json>',
+    'Re-explain a saved `labvm exercise --json` report: answers recomputed from its evidence by this labvm',
+  )
   .option('--markdown <file.md>', 'Also write the report as Markdown to this file (an existing file needs --force)')
   .option('--force', 'Overwrite the --markdown file if it exists')
   .option('--json', 'Print the re-explained report as one JSON object')
   .example('labvm report namespaces.json --markdown namespaces.md')
   .action(async (file: string, given: RawOptions) => {
     const [{ report }, { renderTerminal }, { toJson }] = await Promise.all([
-      import('./commands/report.js'), import('./report/terminal.js'), import('./report/json.js')]);
-    const result = await report(file, { markdown: optionalText(given, 'markdown', '--markdown'), force: flag(given, 'force') });
+      import('./commands/report.js'),
+      import('./report/terminal.js'),
+      import('./report/json.js'),
+    ]);
+    const result = await report(file, {
+      markdown: optionalText(given, 'markdown', '--markdown'),
+      force: flag(given, 'force'),
+    });
     const { differences } = result;
-    print(flag(given, 'json')
-      ? JSON.stringify({ ...toJson(result.report), recomputed: { fromLabvmVersion: result.writtenBy, differences } }, null, 2)
-      : renderTerminal(result.report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd());
+    print(
+      flag(given, 'json')
+        ? JSON.stringify(
+            { ...toJson(result.report), recomputed: { fromLabvmVersion: result.writtenBy, differences } },
+            null,
+            2,
+          )
+        : renderTerminal(result.report, {
+            color: useColor(process.stdout),
+            width: textWidth(process.stdout),
+          }).trimEnd(),
+    );
     process.stderr.write(reexplainedText(result.file, result.writtenBy, differences, errStyle));
     if (result.markdownFile) process.stderr.write(`Markdown report written to ${result.markdownFile}\n`);
   });
@@ -194,17 +273,26 @@ cli
   .action(async (shell: string) => {
     const { commandTable, completionScript, completionShells } = await import('./cli/completion.js');
     const known = completionShells.find((name) => name === shell);
-    if (!known) throw new LabvmError(`No completion for the shell "${shell}".`, 'usage', `Use one of: ${completionShells.join(', ')}.`);
-    print(completionScript(known, 'labvm', commandTable(cli.commands, cli.globalCommand.options, { completion: [...completionShells] })).trimEnd());
+    if (!known)
+      throw new LabvmError(
+        `No completion for the shell "${shell}".`,
+        'usage',
+        `Use one of: ${completionShells.join(', ')}.`,
+      );
+    print(
+      completionScript(
+        known,
+        'labvm',
+        commandTable(cli.commands, cli.globalCommand.options, { completion: [...completionShells] }),
+      ).trimEnd(),
+    );
   });
 
 cli
-  .command('help [command]', 'Show the commands, or one command\'s options')
+  .command('help [command]', "Show the commands, or one command's options")
   .action((command: string | undefined) => showHelp(command));
 
-cli
-  .command('version', 'Print labvm\'s version')
-  .action(() => cli.outputVersion());
+cli.command('version', "Print labvm's version").action(() => cli.outputVersion());
 
 cli.help((sections) => formatHelp(sections, cli.matchedCommand, process.stdout.columns));
 cli.version(labvmVersion());
@@ -224,15 +312,25 @@ const commandNamed = (name: string): Command | undefined =>
   cli.commands.find((command) => command.name === name || command.aliasNames.includes(name));
 
 function unknownCommand(name: string): LabvmError {
-  const guess = suggestion(name, cli.commands.map((command) => command.name));
-  return new LabvmError(`Unknown command "${name}".${guess ? ` Did you mean \`labvm ${guess}\`?` : ''}`, 'usage',
-    'Run `labvm help` to see the commands.');
+  const guess = suggestion(
+    name,
+    cli.commands.map((command) => command.name),
+  );
+  return new LabvmError(
+    `Unknown command "${name}".${guess ? ` Did you mean \`labvm ${guess}\`?` : ''}`,
+    'usage',
+    'Run `labvm help` to see the commands.',
+  );
 }
 
 /** Names of the options that take a value, whose text must reach labvm as typed (see markValues). */
 function valueOptions(): Set<string> {
-  return new Set([cli.globalCommand, ...cli.commands].flatMap((command) => command.options)
-    .filter((option) => !option.isBoolean).flatMap((option) => option.names));
+  return new Set(
+    [cli.globalCommand, ...cli.commands]
+      .flatMap((command) => command.options)
+      .filter((option) => !option.isBoolean)
+      .flatMap((option) => option.names),
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -240,7 +338,9 @@ async function main(argv: string[]): Promise<number> {
   if (!cli.matchedCommand) {
     if (parsed.options.help || parsed.options.version) return ExitCode.ok;
     const unknown = parsed.args[0];
-    throw unknown ? unknownCommand(String(unknown)) : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
+    throw unknown
+      ? unknownCommand(String(unknown))
+      : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
   }
   if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
   await cli.runMatchedCommand();
@@ -250,13 +350,25 @@ async function main(argv: string[]): Promise<number> {
 /** cac's own errors (unknown option, missing value) become usage errors naming the command and a likely fix. */
 function usageErrorOf(error: Error): LabvmError {
   const command = cli.matchedCommand;
-  const options = command ? [...command.options, ...cli.globalCommand.options].map((option) => option.rawName.split(/[ ,]/)[0]!) : [];
+  const options = command
+    ? [...command.options, ...cli.globalCommand.options].map((option) => option.rawName.split(/[ ,]/)[0]!)
+    : [];
   const unknown = unknownOptionOf(error.message);
-  const guess = unknown && suggestion(unknown, options.filter((name) => name.startsWith('--')));
+  const guess =
+    unknown &&
+    suggestion(
+      unknown,
+      options.filter((name) => name.startsWith('--')),
+    );
   const message = unknown ? `Unknown option \`${unknown}\`` : error.message;
   const help = command ? `labvm help ${command.name}` : 'labvm help';
-  return new LabvmError(`${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`, 'usage', `Run \`${help}\` for the options.`,
-    undefined, { cause: error });
+  return new LabvmError(
+    `${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`,
+    'usage',
+    `Run \`${help}\` for the options.`,
+    undefined,
+    { cause: error },
+  );
 }
 
 /** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
@@ -288,7 +400,13 @@ function userError(error: unknown): unknown {
   const signal = receivedSignal();
   if (signal && !(error instanceof LabvmError && error.kind === 'interrupted')) {
     // e.g. a multipass child that got the same Ctrl-C from the terminal and failed because of it
-    return new LabvmError(`Interrupted (${signal}).`, 'interrupted', undefined, error instanceof Error ? error.message : String(error), { cause: error });
+    return new LabvmError(
+      `Interrupted (${signal}).`,
+      'interrupted',
+      undefined,
+      error instanceof Error ? error.message : String(error),
+      { cause: error },
+    );
   }
   return fileSystemError(error, 'use', (error as NodeJS.ErrnoException | undefined)?.path ?? 'a file');
 }
@@ -297,7 +415,9 @@ for (const signal of HANDLED_SIGNALS) {
   process.on(signal, () => {
     progress.abandon('interrupted');
     if (deliverInterrupt(signal)) {
-      process.stderr.write(`${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (${signal === 'SIGINT' ? 'Ctrl-C again' : 'the same signal again'} to quit at once)…\n`);
+      process.stderr.write(
+        `${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (${signal === 'SIGINT' ? 'Ctrl-C again' : 'the same signal again'} to quit at once)…\n`,
+      );
       return;
     }
     process.stderr.write(`${interruptedText(cli.matchedCommand?.name, nameGiven(), errStyle)}\n`);
@@ -306,7 +426,9 @@ for (const signal of HANDLED_SIGNALS) {
 }
 
 const settled = reportIfUnsettled(() => {
-  process.stderr.write(`${errorText(new Error('labvm stopped with the command unfinished: an operation never completed.'), errStyle)}\n`);
+  process.stderr.write(
+    `${errorText(new Error('labvm stopped with the command unfinished: an operation never completed.'), errStyle)}\n`,
+  );
   const signal = receivedSignal();
   process.exitCode = signal ? signalExitCode(signal) : ExitCode.internal;
 });

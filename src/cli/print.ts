@@ -20,7 +20,9 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     `  release  ${summary.release}`,
     `  docker   ${summary.dockerVersion} (reached over SSH)`,
     `  path     SSH ${summary.sshPath}`,
-    summary.directSsh ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}` : `  shell    ${labvmCommand('shell', summary.name)}`,
+    summary.directSsh
+      ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}`
+      : `  shell    ${labvmCommand('shell', summary.name)}`,
     '',
     `Next: ${labvmCommand('exercise', summary.name)}`,
   ].join('\n');
@@ -31,7 +33,9 @@ export function statusText(report: StatusReport, style: Styler): string {
   if (report.state === 'absent') return summary.join('\n');
   const docker = report.docker.reachable
     ? `${report.docker.version} (reachable over SSH)`
-    : report.docker.error ? `not reachable: ${report.docker.error}` : 'not checked';
+    : report.docker.error
+      ? `not reachable: ${report.docker.error}`
+      : 'not checked';
   return [
     summary[0],
     `  state       ${report.state}${report.managedByLabvm ? '' : ' (not created by labvm)'}`,
@@ -46,35 +50,55 @@ export function statusText(report: StatusReport, style: Styler): string {
 }
 
 export function downText(result: DownResult): string {
-  const instance = result.instance === 'deleted' ? `deleted and purged ${result.name}` : `no instance named ${result.name}`;
-  return `${instance}; ${result.stateRemoved ? 'removed labvm\'s state for it' : 'no labvm state to remove'}. Nothing of ${result.name} is left.`;
+  const instance =
+    result.instance === 'deleted' ? `deleted and purged ${result.name}` : `no instance named ${result.name}`;
+  return `${instance}; ${result.stateRemoved ? "removed labvm's state for it" : 'no labvm state to remove'}. Nothing of ${result.name} is left.`;
 }
 
 /** Columns padded to their widest cell; plain spaces, so the table reads the same on any terminal. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
+  return rows
+    .map((row) =>
+      row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '),
+    )
+    .join('\n');
 }
 
 export function listText(entries: ListEntry[], style: Styler): string {
   if (entries.length === 0) return 'No labvm VMs. Create one with `labvm up`.';
   const ready = (entry: ListEntry) => (entry.ready === null ? '-' : entry.ready ? 'yes' : 'no');
-  const rows = entries.map((e) => [e.name, e.state, e.ipv4 ?? '-', e.release ?? e.image ?? '-', String(e.cpus ?? '-'),
-    e.memory ?? '-', e.disk ?? '-', e.createdAt?.slice(0, 16).replace('T', ' ') ?? '-', ready(e)]);
+  const rows = entries.map((e) => [
+    e.name,
+    e.state,
+    e.ipv4 ?? '-',
+    e.release ?? e.image ?? '-',
+    String(e.cpus ?? '-'),
+    e.memory ?? '-',
+    e.disk ?? '-',
+    e.createdAt?.slice(0, 16).replace('T', ' ') ?? '-',
+    ready(e),
+  ]);
   const header = ['NAME', 'STATE', 'ADDRESS', 'RELEASE', 'CPUS', 'MEMORY', 'DISK', 'CREATED (UTC)', 'READY'];
   const [head = '', ...body] = table([header, ...rows]).split('\n');
-  const notes = entries.filter((e) => e.cleanup).map((e) =>
-    `${style.yellow('!')} ${e.name}: ${e.state === 'missing' || e.state === 'Deleted' ? 'the VM is gone, only labvm\'s record is left' : 'labvm\'s record is damaged'}; clean up with \`${e.cleanup}\``);
+  const notes = entries
+    .filter((e) => e.cleanup)
+    .map(
+      (e) =>
+        `${style.yellow('!')} ${e.name}: ${e.state === 'missing' || e.state === 'Deleted' ? "the VM is gone, only labvm's record is left" : "labvm's record is damaged"}; clean up with \`${e.cleanup}\``,
+    );
   return [style.bold(head), ...body, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
 export function powerText(results: PowerResult[]): string {
   if (results.length === 0) return 'No labvm VM to stop.';
-  return results.map((r) => {
-    if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`${labvmCommand('start', r.name)}\`.`;
-    if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
-    return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
-  }).join('\n');
+  return results
+    .map((r) => {
+      if (r.action === 'stopped') return `${r.name} stopped. Resume it with \`${labvmCommand('start', r.name)}\`.`;
+      if (r.action === 'started') return `${r.name} started; address ${r.address}.`;
+      return r.address ? `${r.name} was already running; address ${r.address}.` : `${r.name} was already stopped.`;
+    })
+    .join('\n');
 }
 
 export function doctorText(report: DoctorReport, style: Styler): string {
@@ -84,12 +108,27 @@ export function doctorText(report: DoctorReport, style: Styler): string {
     `${mark[check.status]}  ${check.name.padEnd(width)}  ${check.detail}`,
     ...(check.fix ? [`${' '.repeat(6 + width)}${style.dim('fix:')} ${check.fix}`] : []),
   ]);
-  lines.push('', style.bold('Settings for up and exercise (flag > environment > config file > built-in):'),
-    table(report.settings.map((s) => [`  ${s.key}`, s.value, s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`])));
+  lines.push(
+    '',
+    style.bold('Settings for up and exercise (flag > environment > config file > built-in):'),
+    table(
+      report.settings.map((s) => [
+        `  ${s.key}`,
+        s.value,
+        s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`,
+      ]),
+    ),
+  );
   const failed = report.checks.filter((check) => check.status === 'fail').length;
   const warned = report.checks.filter((check) => check.status === 'warn').length;
-  lines.push('', failed ? style.red(`${failed} check(s) failed; fix them before \`labvm up\`.`)
-    : warned ? `Ready, with ${warned} warning(s).` : style.green('All checks passed.'));
+  lines.push(
+    '',
+    failed
+      ? style.red(`${failed} check(s) failed; fix them before \`labvm up\`.`)
+      : warned
+        ? `Ready, with ${warned} warning(s).`
+        : style.green('All checks passed.'),
+  );
   return lines.join('\n');
 }
 
@@ -100,8 +139,10 @@ export interface ErrorTextOptions {
 
 export function errorText(error: unknown, style: Styler, options: ErrorTextOptions = {}): string {
   if (!(error instanceof LabvmError)) {
-    return `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
-      'This is a bug in labvm; please report it with the output above.';
+    return (
+      `${style.red('labvm: unexpected error:')} ${error instanceof Error && error.stack ? error.stack : errorMessage(error)}\n` +
+      'This is a bug in labvm; please report it with the output above.'
+    );
   }
   const lines = [`${style.red('labvm:')} ${error.message}`];
   if (error.details) lines.push(...error.details.split('\n').map((line) => style.dim(`  | ${line}`)));
@@ -112,13 +153,20 @@ export function errorText(error: unknown, style: Styler, options: ErrorTextOptio
 
 /** After `labvm report`: whether the answers stored in the file are those its evidence gives now. */
 export function reexplainedText(file: string, writtenBy: string, differences: string[], style: Styler): string {
-  if (!differences.length) return `The answers stored in ${file} (labvm ${writtenBy}) match those recomputed from its evidence.\n`;
-  return [
-    style.yellow(style.bold(`The answers stored in ${file} differ from those its evidence gives (recorded by labvm ${writtenBy}; ` +
-      'the file was edited, or an older labvm explained it differently):')),
-    ...differences.map((line) => `  - ${line}`),
-    'The report above shows the recomputed answers.',
-  ].join('\n') + '\n';
+  if (!differences.length)
+    return `The answers stored in ${file} (labvm ${writtenBy}) match those recomputed from its evidence.\n`;
+  return (
+    [
+      style.yellow(
+        style.bold(
+          `The answers stored in ${file} differ from those its evidence gives (recorded by labvm ${writtenBy}; ` +
+            'the file was edited, or an older labvm explained it differently):',
+        ),
+      ),
+      ...differences.map((line) => `  - ${line}`),
+      'The report above shows the recomputed answers.',
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -147,7 +195,8 @@ export function keptText(kept: NonNullable<ExerciseResult['kept']>): string {
 /** One dimmed line per error underneath, outermost first. */
 export function causeLines(error: unknown, style: Styler): string[] {
   return causeChain(error).map((cause) => {
-    const text = cause instanceof Error ? `${cause.name === 'Error' ? '' : `${cause.name}: `}${cause.message}` : String(cause);
+    const text =
+      cause instanceof Error ? `${cause.name === 'Error' ? '' : `${cause.name}: `}${cause.message}` : String(cause);
     return style.dim(`  caused by: ${text}`);
   });
 }

@@ -163,7 +163,8 @@ async function vmChecks(multipass: Multipass): Promise<Check[]> {
 async function vmCheck(state: InstanceState, info: InstanceInfo | undefined): Promise<Check> {
   const name = `VM ${state.name}`;
   const nameFlag = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
-  if (!info || info.state === 'Deleted') return warn(name, 'gone from Multipass; labvm\'s record is left', `Run \`labvm down${nameFlag}\` to remove it.`);
+  if (!info || info.state === 'Deleted')
+    return warn(name, "gone from Multipass; labvm's record is left", `Run \`labvm down${nameFlag}\` to remove it.`);
   if (info.state !== 'Running') return pass(name, `${info.state} (\`labvm start${nameFlag}\` resumes it)`);
   if (!info.ipv4)
     return fail(

@@ -22,12 +22,13 @@ async function downLocked(name: string, progress: Progress, multipass: Multipass
   const [info, hasState] = await Promise.all([multipass.info(name), state.exists()]);
   const record = hasState ? await state.readRecord().catch(() => undefined) : undefined;
   if (info && !record && !hasState) {
-    throw new LabvmError(`The Multipass instance "${name}" was not created by labvm, so labvm leaves it alone.`, 'usage',
-      `Remove it with \`multipass delete --purge ${name}\` if you are sure.`);
+    throw new LabvmError(
+      `The Multipass instance "${name}" was not created by labvm, so labvm leaves it alone.`,
+      'usage',
+      `Remove it with \`multipass delete --purge ${name}\` if you are sure.`,
+    );
   }
-  const instance = info
-    ? await progress.phase(`deleting ${name}`, () => multipass.deletePurge(name))
-    : 'absent';
+  const instance = info ? await progress.phase(`deleting ${name}`, () => multipass.deletePurge(name)) : 'absent';
   if (hasState) await progress.phase(`removing ${state.dir}`, () => state.remove());
   return { name, instance, stateRemoved: hasState };
 }

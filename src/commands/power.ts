@@ -38,12 +38,22 @@ export async function stop(
 }
 
 /** Starts a stopped labvm VM and waits until it answers over SSH with its pinned host key. */
-export async function start(name: string, timeoutSeconds: number, progress: Progress, multipass = new Multipass()): Promise<PowerResult> {
+export async function start(
+  name: string,
+  timeoutSeconds: number,
+  progress: Progress,
+  multipass = new Multipass(),
+): Promise<PowerResult> {
   validateInstanceName(name);
   return withInstanceLock(name, 'start', () => startLocked(name, timeoutSeconds, progress, multipass));
 }
 
-async function startLocked(name: string, timeoutSeconds: number, progress: Progress, multipass: Multipass): Promise<PowerResult> {
+async function startLocked(
+  name: string,
+  timeoutSeconds: number,
+  progress: Progress,
+  multipass: Multipass,
+): Promise<PowerResult> {
   const info = (await labvmInstance(name, multipass, true))!;
   const deadline = Deadline.in(timeoutSeconds);
   if (info.state !== 'Running') await progress.phase(`starting ${name}`, () => multipass.start(name));

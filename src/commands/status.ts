@@ -51,7 +51,8 @@ export async function status(name: string, multipass = new Multipass()): Promise
         report.situation = setup.situation;
         report.cloudInit = setup.cloudInit ?? (await cloudInitStatus(remote)).status;
         detail = report.cloudInit;
-        if (setup.situation === 'ready') report.docker = { reachable: true, version: await dockerVersion(remote, name), error: null };
+        if (setup.situation === 'ready')
+          report.docker = { reachable: true, version: await dockerVersion(remote, name), error: null };
       } finally {
         remote.close();
       }

@@ -4,10 +4,24 @@ import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
 import { renderUserData } from '../vm/cloud-init.js';
-import { ensureClientKey, hostAlias, pinAndRecord, restorePinnedFiles, writeSshConfig, connectToInstance } from '../vm/instance.js';
+import {
+  ensureClientKey,
+  hostAlias,
+  pinAndRecord,
+  restorePinnedFiles,
+  writeSshConfig,
+  connectToInstance,
+} from '../vm/instance.js';
 import { generateEd25519 } from '../vm/keys.js';
 import { Multipass, type InstanceInfo } from '../vm/multipass.js';
-import { Deadline, dockerVersion, hasDockerGroup, waitForAddress, waitForCloudInit, waitForSsh } from '../vm/readiness.js';
+import {
+  Deadline,
+  dockerVersion,
+  hasDockerGroup,
+  waitForAddress,
+  waitForCloudInit,
+  waitForSsh,
+} from '../vm/readiness.js';
 import { labvmVersion } from '../core/version.js';
 
 /** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked in core/settings.ts). */
@@ -39,7 +53,10 @@ export function validateUpOptions(options: UpOptions): UpOptions {
   validateInstanceName(options.name);
   // Multipass takes a release, an alias, a remote:release, or a file:// or http(s):// URL: no spaces, quotes or `$`.
   if (!/^[\w.:/\\@%+~-]+$/.test(options.image)) {
-    throw usageError(`Invalid --image "${options.image}".`, 'Use an Ubuntu release such as 24.04 or noble (`multipass find` lists them), or a file:// or https:// image URL.');
+    throw usageError(
+      `Invalid --image "${options.image}".`,
+      'Use an Ubuntu release such as 24.04 or noble (`multipass find` lists them), or a file:// or https:// image URL.',
+    );
   }
   return options;
 }
@@ -57,14 +74,21 @@ export async function up(input: UpOptions, progress: Progress, multipass = new M
 
 async function upLocked(options: UpOptions, progress: Progress, multipass: Multipass): Promise<UpSummary> {
   const deadline = Deadline.in(options.timeoutSeconds);
-  await progress.phase('preflight', () => multipass.preflight(), (v) => `Multipass ${v.daemon}`);
+  await progress.phase(
+    'preflight',
+    () => multipass.preflight(),
+    (v) => `Multipass ${v.daemon}`,
+  );
 
   const state = new InstanceState(options.name);
   const existing = await multipass.info(options.name);
   let record = await state.readRecord();
   if (existing && !record) {
-    throw new LabvmError(`A Multipass instance named "${options.name}" already exists, and labvm did not create it.`, 'usage',
-      `Choose another name with \`labvm up --name <name>\`, or remove that instance yourself (\`multipass delete --purge ${options.name}\`) if you no longer need it.`);
+    throw new LabvmError(
+      `A Multipass instance named "${options.name}" already exists, and labvm did not create it.`,
+      'usage',
+      `Choose another name with \`labvm up --name <name>\`, or remove that instance yourself (\`multipass delete --purge ${options.name}\`) if you no longer need it.`,
+    );
   }
 
   const alreadyRunning = existing?.state === 'Running';
@@ -73,11 +97,25 @@ async function upLocked(options: UpOptions, progress: Progress, multipass: Multi
   } else if (!alreadyRunning) {
     await resume(options.name, existing, multipass, progress);
   }
-  return followToReady(options.name, state, record, multipass, deadline, progress, alreadyRunning ? existing : undefined);
+  return followToReady(
+    options.name,
+    state,
+    record,
+    multipass,
+    deadline,
+    progress,
+    alreadyRunning ? existing : undefined,
+  );
 }
 
-async function launch(options: UpOptions, state: InstanceState, multipass: Multipass,
-  existing: InstanceInfo | undefined, progress: Progress, deadline: Deadline): Promise<InstanceRecord> {
+async function launch(
+  options: UpOptions,
+  state: InstanceState,
+  multipass: Multipass,
+  existing: InstanceInfo | undefined,
+  progress: Progress,
+  deadline: Deadline,
+): Promise<InstanceRecord> {
   if (existing?.state === 'Deleted') {
     // Deleted instances still hold their name in Multipass; this one is labvm's own (it has a record).
     await progress.phase('purging the deleted instance', () => multipass.deletePurge(options.name));
@@ -86,22 +124,38 @@ async function launch(options: UpOptions, state: InstanceState, multipass: Multi
   const hostKey = generateEd25519(hostAlias(options.name));
   const userData = renderUserData({ clientPublicKey: client.publicKey, hostKey });
   const record: InstanceRecord = {
-    name: options.name, createdBy: 'labvm', createdAt: new Date().toISOString(), labvmVersion: labvmVersion(),
-    image: options.image, cpus: options.cpus, memory: options.memory, disk: options.disk, hostPublicKey: hostKey.publicKey,
+    name: options.name,
+    createdBy: 'labvm',
+    createdAt: new Date().toISOString(),
+    labvmVersion: labvmVersion(),
+    image: options.image,
+    cpus: options.cpus,
+    memory: options.memory,
+    disk: options.disk,
+    hostPublicKey: hostKey.publicKey,
   };
   // Recorded before launching, so an interrupted launch can be followed (or removed) by the next run.
   await pinAndRecord(state, record);
   try {
-    await progress.phase(`launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
+    await progress.phase(
+      `launching ${options.name} (Ubuntu ${options.image}, ${options.cpus} CPU, ${options.memory} memory, ${options.disk} disk)`,
       async (update) => {
-        const outcome = await multipass.launch({ ...options, timeoutSeconds: deadline.remainingMs / 1000, userData: userData.text, onProgress: update });
+        const outcome = await multipass.launch({
+          ...options,
+          timeoutSeconds: deadline.remainingMs / 1000,
+          userData: userData.text,
+          onProgress: update,
+        });
         if (outcome === 'still-provisioning') {
-          progress.note(deadline.remainingMs > 0
-            ? 'Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.'
-            : 'The --timeout elapsed during the launch; the VM keeps provisioning in Multipass.');
+          progress.note(
+            deadline.remainingMs > 0
+              ? 'Multipass stopped waiting, but the VM keeps provisioning; labvm follows it.'
+              : 'The --timeout elapsed during the launch; the VM keeps provisioning in Multipass.',
+          );
         }
         return outcome;
-      });
+      },
+    );
   } catch (error) {
     // Multipass cleans up after a launch that failed before the VM existed; then labvm's state goes too.
     if (!(await multipass.info(options.name).catch(() => 'unknown'))) await state.remove();
@@ -119,26 +173,52 @@ async function resume(name: string, existing: InstanceInfo, multipass: Multipass
 }
 
 /** `running` is the instance as already seen Running, so a ready VM costs no second `multipass info`. */
-async function followToReady(name: string, state: InstanceState, record: InstanceRecord, multipass: Multipass,
-  deadline: Deadline, progress: Progress, running: InstanceInfo | undefined): Promise<UpSummary> {
-  const info = await progress.phase('VM running with an IP address',
-    async (update) => (running?.ipv4 ? running : waitForAddress(multipass, name, deadline, update)), (i) => i.ipv4!);
+async function followToReady(
+  name: string,
+  state: InstanceState,
+  record: InstanceRecord,
+  multipass: Multipass,
+  deadline: Deadline,
+  progress: Progress,
+  running: InstanceInfo | undefined,
+): Promise<UpSummary> {
+  const info = await progress.phase(
+    'VM running with an IP address',
+    async (update) => (running?.ipv4 ? running : waitForAddress(multipass, name, deadline, update)),
+    (i) => i.ipv4!,
+  );
   const address = info.ipv4!;
   await restorePinnedFiles(state, record);
   await writeSshConfig(state, address);
-  let remote = await progress.phase('SSH reachable (host key verified against the pinned key)',
-    (update) => waitForSsh(state, record, address, deadline, update));
+  let remote = await progress.phase('SSH reachable (host key verified against the pinned key)', (update) =>
+    waitForSsh(state, record, address, deadline, update),
+  );
   try {
-    const cloudInit = await progress.phase('cloud-init finished', (update) => waitForCloudInit(remote, name, deadline, update), (outcome) => outcome.summary);
+    const cloudInit = await progress.phase(
+      'cloud-init finished',
+      (update) => waitForCloudInit(remote, name, deadline, update),
+      (outcome) => outcome.summary,
+    );
     if (!(await hasDockerGroup(remote))) {
       remote.close(); // this login predates cloud-init's docker group; a new one gets it
       remote = await connectToInstance(state, record, address);
     }
-    const version = await progress.phase('Docker reachable over SSH', () => dockerVersion(remote, name), (v) => `Docker ${v}`);
+    const version = await progress.phase(
+      'Docker reachable over SSH',
+      () => dockerVersion(remote, name),
+      (v) => `Docker ${v}`,
+    );
     const release = info.release || (await remote.run('. /etc/os-release && echo "$PRETTY_NAME"')).stdout.trim();
     return {
-      name, address, release, dockerVersion: version, alreadyReady: !!running && cloudInit.alreadyProvisioned,
-      sshConfig: state.path('sshConfig'), stateDir: state.dir, sshPath: remote.path, directSsh: !remote.target.via,
+      name,
+      address,
+      release,
+      dockerVersion: version,
+      alreadyReady: !!running && cloudInit.alreadyProvisioned,
+      sshConfig: state.path('sshConfig'),
+      stateDir: state.dir,
+      sshPath: remote.path,
+      directSsh: !remote.target.via,
     };
   } finally {
     remote.close();

@@ -41,7 +41,12 @@ export const usageError = (message: string, hint?: string) => new LabvmError(mes
 export function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
   let current = error;
-  while (current instanceof Error && current.cause !== undefined && current.cause !== error && !chain.includes(current.cause)) {
+  while (
+    current instanceof Error &&
+    current.cause !== undefined &&
+    current.cause !== error &&
+    !chain.includes(current.cause)
+  ) {
     chain.push(current.cause);
     current = current.cause;
   }

@@ -61,15 +61,24 @@ export function bounded<T>(work: Promise<T>, bounds: Bounds<T>): Promise<T> {
       bounds.signal?.removeEventListener('abort', onAbort);
       finish();
     };
-    const giveUp = (error: Error) => settle(() => {
-      work.then(bounds.discard, () => undefined);
-      reject(error);
-    });
+    const giveUp = (error: Error) =>
+      settle(() => {
+        work.then(bounds.discard, () => undefined);
+        reject(error);
+      });
     const onAbort = () => giveUp(bounds.signal!.reason as Error);
-    const timer = bounds.timeoutMs === undefined ? undefined
-      : setTimeout(() => giveUp(bounds.onTimeout?.() ?? new Error(`no answer within ${bounds.timeoutMs} ms`)), bounds.timeoutMs);
+    const timer =
+      bounds.timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => giveUp(bounds.onTimeout?.() ?? new Error(`no answer within ${bounds.timeoutMs} ms`)),
+            bounds.timeoutMs,
+          );
     if (bounds.signal?.aborted) return onAbort();
     bounds.signal?.addEventListener('abort', onAbort, { once: true });
-    work.then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error)));
+    work.then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(error instanceof Error ? error : new Error(String(error)))),
+    );
   });
 }

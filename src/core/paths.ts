@@ -10,7 +10,8 @@ export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'cloud-init'))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('labvm could not find its own package folder (package.json beside cloud-init/)');
+    if (parent === dir)
+      throw new Error('labvm could not find its own package folder (package.json beside cloud-init/)');
     dir = parent;
   }
   return (root = dir);

@@ -13,12 +13,15 @@ export function hasPosixModes(platform: Platform = currentPlatform()): boolean {
 /** How to install and start Multipass on each OS (Linux is the default for anything else). */
 const MULTIPASS_HINTS = {
   darwin: {
-    install: 'Install Multipass with `brew install --cask multipass` (or the .pkg from the Multipass website), then run `multipass version`.',
+    install:
+      'Install Multipass with `brew install --cask multipass` (or the .pkg from the Multipass website), then run `multipass version`.',
     daemon: 'Start the Multipass app (or `sudo launchctl kickstart -k system/com.canonical.multipassd`) and try again.',
   },
   win32: {
-    install: 'Install Multipass with `winget install Canonical.Multipass` (or the .msi from the Multipass website; it needs Hyper-V or VirtualBox), then open a new terminal and run `multipass version`.',
-    daemon: 'Start the "Multipass" service (Services app, or `Start-Service Multipass` in an administrator PowerShell) and try again.',
+    install:
+      'Install Multipass with `winget install Canonical.Multipass` (or the .msi from the Multipass website; it needs Hyper-V or VirtualBox), then open a new terminal and run `multipass version`.',
+    daemon:
+      'Start the "Multipass" service (Services app, or `Start-Service Multipass` in an administrator PowerShell) and try again.',
   },
   linux: {
     install: 'Install Multipass with `sudo snap install multipass`, then run `multipass version`.',
@@ -39,7 +42,10 @@ export function multipassDaemonHint(platform: Platform = currentPlatform()): str
 }
 
 /** The executable to run: LABVM_MULTIPASS wins, so a non-standard install or a test double can be used. */
-export function multipassExecutable(env: NodeJS.ProcessEnv = process.env, platform: Platform = currentPlatform()): string {
+export function multipassExecutable(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: Platform = currentPlatform(),
+): string {
   if (env.LABVM_MULTIPASS) return env.LABVM_MULTIPASS;
   return platform === 'win32' ? 'multipass.exe' : 'multipass';
 }

@@ -52,7 +52,10 @@ export class InstanceState {
   }
 
   async exists(): Promise<boolean> {
-    return stat(this.dir).then(() => true, () => false);
+    return stat(this.dir).then(
+      () => true,
+      () => false,
+    );
   }
 
   async ensureDir(): Promise<void> {
@@ -67,9 +70,11 @@ export class InstanceState {
   /** Writes via a temporary file and a rename, so a crash never leaves a half-written file behind. */
   async write(file: keyof typeof stateFiles, content: string): Promise<void> {
     await this.ensureDir();
-    await writeFileAtomic(this.path(file), content, { bits: 0o600, enforce: hasPosixModes(this.platform) }).catch((error: unknown) => {
-      throw fileSystemError(error, 'write', this.path(file), OTHER_HOME);
-    });
+    await writeFileAtomic(this.path(file), content, { bits: 0o600, enforce: hasPosixModes(this.platform) }).catch(
+      (error: unknown) => {
+        throw fileSystemError(error, 'write', this.path(file), OTHER_HOME);
+      },
+    );
   }
 
   /** Private again (0700 folder, 0600 files) after someone loosened the modes: OpenSSH refuses a readable key. */
@@ -123,7 +128,17 @@ export async function recordedInstanceNames(home: string = labvmHome()): Promise
     if (error.code === 'ENOENT') return [];
     throw error;
   });
-  const named = await Promise.all(entries.filter((entry) => entry.isDirectory()).map(async (entry) =>
-    (await stat(join(home, entry.name, stateFiles.record)).then(() => true, () => false)) ? entry.name : undefined));
+  const named = await Promise.all(
+    entries
+      .filter((entry) => entry.isDirectory())
+      .map(async (entry) =>
+        (await stat(join(home, entry.name, stateFiles.record)).then(
+          () => true,
+          () => false,
+        ))
+          ? entry.name
+          : undefined,
+      ),
+  );
   return named.filter((name): name is string => name !== undefined).sort();
 }

@@ -13,8 +13,10 @@ export const MAX_NAME_LENGTH = 63;
 
 export function validateInstanceName(name: string): string {
   if (name.length > MAX_NAME_LENGTH) {
-    throw usageError(`The instance name is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed (it becomes the VM's hostname).`,
-      'Choose a shorter name with --name.');
+    throw usageError(
+      `The instance name is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed (it becomes the VM's hostname).`,
+      'Choose a shorter name with --name.',
+    );
   }
   if (!INSTANCE_NAME.test(name)) {
     throw usageError(
@@ -26,29 +28,51 @@ export function validateInstanceName(name: string): string {
 }
 
 /** Parses a Multipass size ("4G", "1.5GiB", "2048M") into bytes. */
-export function parseSize(value: string, what: string, minimumBytes: number, maximumBytes = Number.MAX_SAFE_INTEGER): number {
+export function parseSize(
+  value: string,
+  what: string,
+  minimumBytes: number,
+  maximumBytes = Number.MAX_SAFE_INTEGER,
+): number {
   const match = SIZE.exec(value.trim());
   if (BARE_NUMBER.test(value.trim())) {
     throw usageError(`The ${what} size "${value}" has no unit.`, `Add a unit, e.g. 4G or ${value.trim()}M.`);
   }
   if (!match || (match[2] && match[3]?.toUpperCase() === 'B')) {
-    throw usageError(`Invalid ${what} size "${value}".`, `Use a number with a unit K, M or G, for example 4G or 2048M.`);
+    throw usageError(
+      `Invalid ${what} size "${value}".`,
+      `Use a number with a unit K, M or G, for example 4G or 2048M.`,
+    );
   }
   const unit = match[3]!.charAt(0).toUpperCase();
   const bytes = Math.floor(Number(`${match[1]}${match[2] ?? ''}`) * UNIT_BYTES[unit]!);
   if (bytes < minimumBytes) {
-    throw usageError(`The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`, `Give at least ${formatBytes(minimumBytes)}.`);
+    throw usageError(
+      `The ${what} size ${value} is below the minimum of ${formatBytes(minimumBytes)}.`,
+      `Give at least ${formatBytes(minimumBytes)}.`,
+    );
   }
-  if (!(bytes <= maximumBytes)) throw usageError(`The ${what} size ${value} is above the maximum of ${formatBytes(maximumBytes)}.`, `Give at most ${formatBytes(maximumBytes)}.`);
+  if (!(bytes <= maximumBytes))
+    throw usageError(
+      `The ${what} size ${value} is above the maximum of ${formatBytes(maximumBytes)}.`,
+      `Give at most ${formatBytes(maximumBytes)}.`,
+    );
   return bytes;
 }
 
 /** A whole number as typed ("007" is 7); anything else, including "1e3", "1.5" and "", is refused. */
 export function parsePositiveInteger(text: string, what: string, maximum = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(text) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
-    throw usageError(`Invalid ${what} "${text}": it must be a whole number greater than 0.`, `Give a whole number from 1 to ${maximum}.`);
+    throw usageError(
+      `Invalid ${what} "${text}": it must be a whole number greater than 0.`,
+      `Give a whole number from 1 to ${maximum}.`,
+    );
   }
-  if (Number(text) > maximum) throw usageError(`The ${what} ${text} is above the maximum of ${maximum}.`, `Give a whole number from 1 to ${maximum}.`);
+  if (Number(text) > maximum)
+    throw usageError(
+      `The ${what} ${text} is above the maximum of ${maximum}.`,
+      `Give a whole number from 1 to ${maximum}.`,
+    );
   return Number(text);
 }
 
@@ -83,8 +107,10 @@ const REFERENCE = new RegExp(`^(${NAME})(?::${TAG})?(?:@${DIGEST})?$`);
 export function validateImageReference(reference: string, option: string): string {
   const match = REFERENCE.exec(reference);
   if (!match || match[1]!.length > 255) {
-    throw usageError(`${option} "${reference}" is not a valid image reference.`,
-      'Use Docker\'s form [registry/]name[:tag][@digest], for example nginx:latest or registry.example.com/library/nginx:1.27 (lower-case name, no spaces).');
+    throw usageError(
+      `${option} "${reference}" is not a valid image reference.`,
+      "Use Docker's form [registry/]name[:tag][@digest], for example nginx:latest or registry.example.com/library/nginx:1.27 (lower-case name, no spaces).",
+    );
   }
   return reference;
 }

@@ -1,4 +1,11 @@
-import type { ContainerEvidence, EnvironmentEvidence, Evidence, KillEvidence, SleepEvidence, StopEvidence } from './evidence.js';
+import type {
+  ContainerEvidence,
+  EnvironmentEvidence,
+  Evidence,
+  KillEvidence,
+  SleepEvidence,
+  StopEvidence,
+} from './evidence.js';
 
 /**
  * Turns evidence into answers. Pure: the same evidence always gives the same answers, and every answer
@@ -6,7 +13,8 @@ import type { ContainerEvidence, EnvironmentEvidence, Evidence, KillEvidence, Sl
  */
 
 export type PidCause = 'nested-pid-namespace' | 'same-pid-namespace' | 'outside-pid-namespace' | 'unexplained';
-export type KillCause = 'apparmor' | 'selinux' | 'user-namespace' | 'no-lsm' | 'unconfined-sender' | 'same-profile' | 'unexplained';
+export type KillCause =
+  'apparmor' | 'selinux' | 'user-namespace' | 'no-lsm' | 'unconfined-sender' | 'same-profile' | 'unexplained';
 export type StopCause = 'pid-namespace-init-exit' | 'outside-pid-namespace' | 'unexplained';
 
 export interface Answer<Cause extends string> {
@@ -80,9 +88,23 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
     `NSpid in /proc/${hostPid}/status: ${nspid.join(' ') || 'absent'}`,
     `PID namespace of the sleep: ${sleep.pidNamespace}; of the container: ${sleep.containerPidNamespace}`,
   ];
-  const base = { kind: 'pid' as const, question: QUESTIONS.pid, host: hostPid, container: containerPid, nspid, same: containerPid === hostPid, evidence };
+  const base = {
+    kind: 'pid' as const,
+    question: QUESTIONS.pid,
+    host: hostPid,
+    container: containerPid,
+    nspid,
+    same: containerPid === hostPid,
+    evidence,
+  };
 
-  if (sameNamespace && nspid.length >= 2 && nspid[0] === hostPid && containerPid !== null && innermost === containerPid) {
+  if (
+    sameNamespace &&
+    nspid.length >= 2 &&
+    nspid[0] === hostPid &&
+    containerPid !== null &&
+    innermost === containerPid
+  ) {
     return {
       ...base,
       cause: 'nested-pid-namespace',
@@ -98,7 +120,7 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
       ...base,
       cause: 'same-pid-namespace',
       answer: `Yes: the process is PID ${hostPid} both on the host and inside the container.`,
-      explanation: 'The container shares the host\'s PID namespace, so there is only one PID namespace and one number.',
+      explanation: "The container shares the host's PID namespace, so there is only one PID namespace and one number.",
     };
   }
   if (!sameNamespace && containerPid === null && nspid.length >= 1 && nspid[0] === hostPid) {
@@ -108,7 +130,7 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
       answer: `The question does not apply: PID ${hostPid} is not inside the container's PID namespace, so the container cannot see it.`,
       explanation:
         'setns(CLONE_NEWPID) does not move the caller into the PID namespace: only children it creates afterwards are born ' +
-        'there. Without a fork (nsenter -F) the sleep is that caller, so it stays in the host\'s PID namespace: it shares ' +
+        "there. Without a fork (nsenter -F) the sleep is that caller, so it stays in the host's PID namespace: it shares " +
         'the other namespaces but not the PIDs.',
     };
   }
@@ -116,7 +138,8 @@ export function answerPid(sleep: SleepEvidence): PidAnswer {
     ...base,
     cause: 'unexplained',
     answer: `Observed PID ${hostPid} on the host and ${containerPid ?? 'no PID'} inside the container; labvm cannot explain this combination.`,
-    explanation: 'The observations do not match nested PID namespaces, a shared PID namespace, or a process outside the namespace. Check the evidence by hand.',
+    explanation:
+      'The observations do not match nested PID namespaces, a shared PID namespace, or a process outside the namespace. Check the evidence by hand.',
   };
 }
 
@@ -153,7 +176,11 @@ function appArmorIsMajor(environment: EnvironmentEvidence): boolean {
  * A process's AppArmor label: /proc/<pid>/attr/apparmor/current when it was read, else attr/current but only when
  * AppArmor is the active major LSM (on SELinux hosts attr/current holds the SELinux context).
  */
-export function appArmorLabel(own: string | null | undefined, current: string | null, environment: EnvironmentEvidence): string | null {
+export function appArmorLabel(
+  own: string | null | undefined,
+  current: string | null,
+  environment: EnvironmentEvidence,
+): string | null {
   if (own) return own;
   return appArmorIsMajor(environment) ? current : null;
 }
@@ -184,7 +211,8 @@ function auditEvidence(kill: KillEvidence): string {
   return `kernel audit log during the kill: ${kill.audit.lines.join(' | ')}`;
 }
 
-const auditLine = (kill: KillEvidence, pattern: RegExp): string | undefined => kill.audit?.lines.find((line) => pattern.test(line));
+const auditLine = (kill: KillEvidence, pattern: RegExp): string | undefined =>
+  kill.audit?.lines.find((line) => pattern.test(line));
 const APPARMOR_SIGNAL_DENIAL = /apparmor="DENIED"[^\n]*operation="signal"/;
 const SELINUX_SIGNAL_DENIAL = /avc:\s+denied\s+\{[^}]*\bsignal\b[^}]*\}/;
 
@@ -199,7 +227,12 @@ function lsmListText(environment: EnvironmentEvidence): string {
   return environment.lsms.join(', ') || 'none';
 }
 
-export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: ContainerEvidence, environment: EnvironmentEvidence): KillAnswer {
+export function answerKill(
+  kill: KillEvidence,
+  sleep: SleepEvidence,
+  container: ContainerEvidence,
+  environment: EnvironmentEvidence,
+): KillAnswer {
   const killed = kill.processGone;
   /** The kill reported success and the process is gone: a failed kill with a vanished process fits no known cause. */
   const succeeded = killed && kill.exitCode === 0;
@@ -217,13 +250,24 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
     `AppArmor label of a docker exec process (the sender): ${senderLabel ?? 'none observed'}`,
     `AppArmor label of the sleep (the target): ${targetLabel ?? 'none observed'}`,
     ...(senderContext || targetContext
-      ? [`SELinux context of the sender: ${senderContext ?? 'none'}; of the sleep: ${targetContext ?? 'none'}; mode: ${selinuxMode(environment)}`]
+      ? [
+          `SELinux context of the sender: ${senderContext ?? 'none'}; of the sleep: ${targetContext ?? 'none'}; mode: ${selinuxMode(environment)}`,
+        ]
       : []),
     `Docker security options: ${environment.dockerSecurityOptions.join(', ') || 'none'}`,
-    ...(container.uidMap !== undefined ? [`uid_map of the container's init: ${container.uidMap.trim().replace(/\s+/g, ' ') || 'empty'}`] : []),
+    ...(container.uidMap !== undefined
+      ? [`uid_map of the container's init: ${container.uidMap.trim().replace(/\s+/g, ' ') || 'empty'}`]
+      : []),
     auditEvidence(kill),
   ];
-  const base = { kind: 'killFromInside' as const, question: QUESTIONS.kill, killed, exitCode: kill.exitCode, stderr: kill.stderr.trim(), evidence };
+  const base = {
+    kind: 'killFromInside' as const,
+    question: QUESTIONS.kill,
+    killed,
+    exitCode: kill.exitCode,
+    stderr: kill.stderr.trim(),
+    evidence,
+  };
   const refused = !killed && kill.exitCode !== 0;
   const eacces = refused && /permission denied/i.test(kill.stderr);
   const eperm = refused && /operation not permitted/i.test(kill.stderr);
@@ -238,7 +282,7 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
       answer: refusedAnswer('Operation not permitted'),
       explanation:
         `The container runs in a user namespace of its own (${userNamespace}): its root is an unprivileged user on the host ` +
-        'and has no CAP_KILL over processes owned by the host\'s root, such as the nsenter\'d sleep. The kernel refuses the ' +
+        "and has no CAP_KILL over processes owned by the host's root, such as the nsenter'd sleep. The kernel refuses the " +
         'signal with EPERM ("Operation not permitted") in its permission check, before any security module is asked.',
     };
   }
@@ -253,11 +297,19 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
         `${sender}'s rules let it send signals only to peers of its own profile, so the sender's check failed and the kernel ` +
         'returned EACCES. It is not a capability or UID problem (both are root with CAP_KILL; that would be EPERM, "Operation ' +
         'not permitted"). Docker\'s docker-default template does allow the other direction (`signal (receive) ' +
-        'peer=unconfined`), but labvm did not send a kill from the host, so this run does not show it.' + logged(auditLine(kill, APPARMOR_SIGNAL_DENIAL), 'AppArmor'),
+        'peer=unconfined`), but labvm did not send a kill from the host, so this run does not show it.' +
+        logged(auditLine(kill, APPARMOR_SIGNAL_DENIAL), 'AppArmor'),
     };
   }
-  const selinuxEnforced = environment.selinuxEnforcing === true && environment.dockerSecurityOptions.includes('name=selinux');
-  if (eacces && selinuxEnforced && senderContext && targetContext && selinuxType(senderContext) !== selinuxType(targetContext)) {
+  const selinuxEnforced =
+    environment.selinuxEnforcing === true && environment.dockerSecurityOptions.includes('name=selinux');
+  if (
+    eacces &&
+    selinuxEnforced &&
+    senderContext &&
+    targetContext &&
+    selinuxType(senderContext) !== selinuxType(targetContext)
+  ) {
     return {
       ...base,
       cause: 'selinux',
@@ -289,11 +341,16 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
       explanation:
         `AppArmor is active, and both the sender and the sleep run under "${sender}", whose rules let processes of the same ` +
         'profile signal each other.' +
-        (environment.method === 'container' ? ' The sleep got that label from the helper container that ran nsenter.' : ''),
+        (environment.method === 'container'
+          ? ' The sleep got that label from the helper container that ran nsenter.'
+          : ''),
     };
   }
   const listed = environment.lsms.filter((lsm) => OPT_IN_LSMS.includes(lsm));
-  const noMediatingModule = lsmListObserved(environment) && !apparmor && environment.selinuxEnforcing !== true &&
+  const noMediatingModule =
+    lsmListObserved(environment) &&
+    !apparmor &&
+    environment.selinuxEnforcing !== true &&
     !environment.lsms.some((lsm) => SIGNAL_MEDIATING_LSMS.includes(lsm));
   if (succeeded && noMediatingModule) {
     return {
@@ -301,20 +358,22 @@ export function answerKill(kill: KillEvidence, sleep: SleepEvidence, container: 
       cause: 'no-lsm',
       answer: yes,
       explanation:
-        'The sleep is a member of the container\'s PID namespace, and both sides are root with CAP_KILL. None of the security ' +
+        "The sleep is a member of the container's PID namespace, and both sides are root with CAP_KILL. None of the security " +
         'modules that label containers and mediate signals between them (AppArmor, SELinux, Smack) is active on this host' +
         (listed.length
           ? `; ${listed.join(' and ')} ${listed.length > 1 ? 'are' : 'is'} listed, but ${listed.length > 1 ? 'they refuse' : 'it refuses'} ` +
             'signals only for processes that a sandbox or a loaded BPF program targets, and nothing refused this one.'
           : '.') +
-        ' On a host where AppArmor confines containers (Ubuntu\'s default), the kill runs under docker-default while the ' +
-        'nsenter\'d sleep is unconfined, and that kill is refused.',
+        " On a host where AppArmor confines containers (Ubuntu's default), the kill runs under docker-default while the " +
+        "nsenter'd sleep is unconfined, and that kill is refused.",
     };
   }
   return {
     ...base,
     cause: 'unexplained',
-    answer: killed ? 'Yes: the process is gone after the kill.' : `No: the process survived the kill (exit ${kill.exitCode}).`,
+    answer: killed
+      ? 'Yes: the process is gone after the kill.'
+      : `No: the process survived the kill (exit ${kill.exitCode}).`,
     explanation:
       'This combination of result, error message and security labels matches none of the causes labvm knows ' +
       '(AppArmor or SELinux refusing the signal, a user namespace, no module mediating signals, an unconfined sender, ' +
@@ -330,7 +389,9 @@ function selinuxMode(environment: EnvironmentEvidence): string {
 
 /** The container's init as observed: "nginx", "docker-init", "tini"; or a neutral phrase when its name was not read. */
 export function initName(container: ContainerEvidence): string {
-  return container.initComm ? `${container.initComm} (PID 1 in the container)` : 'the process that is PID 1 in the container (its name was not observed)';
+  return container.initComm
+    ? `${container.initComm} (PID 1 in the container)`
+    : 'the process that is PID 1 in the container (its name was not observed)';
 }
 
 export function answerStop(stop: StopEvidence, container: ContainerEvidence): StopAnswer {
@@ -341,7 +402,12 @@ export function answerStop(stop: StopEvidence, container: ContainerEvidence): St
     `docker stop took ${stop.stopSeconds.toFixed(1)} s; the container's init exited with code ${stop.containerExitCode}`,
     `process ${stop.hostPid} after the stop: ${stop.processSurvived ? 'still running' : 'gone'}`,
   ];
-  const base = { kind: 'stopContainer' as const, question: QUESTIONS.stop, processSurvived: stop.processSurvived, evidence };
+  const base = {
+    kind: 'stopContainer' as const,
+    question: QUESTIONS.stop,
+    processSurvived: stop.processSurvived,
+    evidence,
+  };
 
   if (!stop.processSurvived && insideNamespace) {
     return {
@@ -353,8 +419,8 @@ export function answerStop(stop: StopEvidence, container: ContainerEvidence): St
         `${container.initComm && container.initComm !== 'nginx' ? ', which passes it on to nginx' : ''}. When the init of a PID namespace ` +
         'exits, the kernel sends SIGKILL to every other process in that namespace, and the sleep is one of them. ' +
         (stop.inContainerCgroup
-          ? 'The sleep was also in the container\'s cgroup, but the kill comes from the namespace, not the cgroup.'
-          : 'It is not a cgroup kill: the sleep was never in the container\'s cgroup.'),
+          ? "The sleep was also in the container's cgroup, but the kill comes from the namespace, not the cgroup."
+          : "It is not a cgroup kill: the sleep was never in the container's cgroup."),
     };
   }
   if (stop.processSurvived && stop.nspid.length === 1) {
@@ -363,14 +429,15 @@ export function answerStop(stop: StopEvidence, container: ContainerEvidence): St
       cause: 'outside-pid-namespace',
       answer: 'It survives: the sleep keeps running after the container has stopped.',
       explanation:
-        'The sleep never entered the container\'s PID namespace (nsenter without a fork), so the kernel\'s kill of that ' +
-        'namespace\'s members does not reach it. It keeps the container\'s other namespaces alive by reference.',
+        "The sleep never entered the container's PID namespace (nsenter without a fork), so the kernel's kill of that " +
+        "namespace's members does not reach it. It keeps the container's other namespaces alive by reference.",
     };
   }
   return {
     ...base,
     cause: 'unexplained',
     answer: stop.processSurvived ? 'It survives the stop.' : 'It is gone after the stop.',
-    explanation: 'This outcome does not match the PID namespace rule for where the sleep was; check the evidence by hand.',
+    explanation:
+      'This outcome does not match the PID namespace rule for where the sleep was; check the evidence by hand.',
   };
 }

@@ -141,7 +141,9 @@ export class EngineExerciseHost extends RootShellHost {
     return [
       ...(this.usernsHost ? ['--userns=host'] : []),
       ...HELPER_CAPABILITIES.map((cap) => `--cap-add ${cap}`),
-      ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined'].map((option) => `--security-opt ${option}`),
+      ...['seccomp=unconfined', 'apparmor=unconfined', 'label=disable', 'systempaths=unconfined'].map(
+        (option) => `--security-opt ${option}`,
+      ),
     ];
   }
 

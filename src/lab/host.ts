@@ -205,7 +205,10 @@ export abstract class RootShellHost implements ExerciseHost {
   }
 
   async labels(pid: number): Promise<ProcessLabels> {
-    const [current, appArmor] = await Promise.all([this.readProc(pid, 'attr/current'), this.readProc(pid, 'attr/apparmor/current')]);
+    const [current, appArmor] = await Promise.all([
+      this.readProc(pid, 'attr/current'),
+      this.readProc(pid, 'attr/apparmor/current'),
+    ]);
     return { current: parseLabel(current), appArmor: parseLabel(appArmor) };
   }
 
@@ -226,8 +229,14 @@ export abstract class RootShellHost implements ExerciseHost {
 
   async auditSince(mark: number | null): Promise<AuditEvidence> {
     const result = await this.runAsRoot(['dmesg']);
-    if (result.exitCode !== 0) return { read: false, lines: [], error: `dmesg as root exited ${result.exitCode}: ${result.stderr.trim().slice(-300)}` };
-    if (mark === null) return { read: false, lines: [], error: 'the kernel log had no time stamps to bound this run by' };
+    if (result.exitCode !== 0)
+      return {
+        read: false,
+        lines: [],
+        error: `dmesg as root exited ${result.exitCode}: ${result.stderr.trim().slice(-300)}`,
+      };
+    if (mark === null)
+      return { read: false, lines: [], error: 'the kernel log had no time stamps to bound this run by' };
     return { read: true, lines: parseDenials(result.stdout, mark) };
   }
 
@@ -339,8 +348,11 @@ export class SshExerciseHost extends RootShellHost {
   describe(): TargetDescription {
     const { username, host, port } = this.remote.target;
     return {
-      kind: this.kind, endpoint: `ssh://${username}@${host}:${port}`, nativeMethod: 'nsenter run on the host',
-      rootCommand: 'sudo', hostCommand: '',
+      kind: this.kind,
+      endpoint: `ssh://${username}@${host}:${port}`,
+      nativeMethod: 'nsenter run on the host',
+      rootCommand: 'sudo',
+      hostCommand: '',
     };
   }
 

@@ -20,12 +20,14 @@ export function parsePsAux(listing: string): PsRow[] {
   const pidAt = columns.indexOf('PID');
   const commandAt = columns.findIndex((column) => column === 'COMMAND' || column === 'CMD' || column === 'ARGS');
   if (pidAt < 0 || commandAt < 0) return [];
-  return lines.filter((line) => line.trim()).flatMap((line) => {
-    const fields = line.trim().split(/\s+/);
-    const pid = Number(fields[pidAt]);
-    if (fields.length <= commandAt || !Number.isInteger(pid)) return [];
-    return [{ user: fields[columns.indexOf('USER')] ?? '', pid, command: fields.slice(commandAt).join(' '), line }];
-  });
+  return lines
+    .filter((line) => line.trim())
+    .flatMap((line) => {
+      const fields = line.trim().split(/\s+/);
+      const pid = Number(fields[pidAt]);
+      if (fields.length <= commandAt || !Number.isInteger(pid)) return [];
+      return [{ user: fields[columns.indexOf('USER')] ?? '', pid, command: fields.slice(commandAt).join(' '), line }];
+    });
 }
 
 /** An LSM label from /proc/<pid>/attr/current; null when no module provides one (read fails or is empty). */
@@ -36,7 +38,11 @@ export function parseLabel(text: string | undefined): string | null {
 
 /** The LSM list from /sys/kernel/security/lsm ("lockdown,capability,apparmor"). */
 export function parseLsmList(text: string): string[] {
-  return text.trim().split(',').map((name) => name.trim()).filter(Boolean);
+  return text
+    .trim()
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
 }
 
 /** Whether a /proc/<pid>/cgroup listing places the process in the container's cgroup (its ID appears in a path). */

@@ -41,15 +41,29 @@ export class Sleepers {
   private readonly started: StartedSleep[] = [];
   private helperCount = 0;
 
-  constructor(private readonly host: ExerciseHost, private readonly image: string) {}
+  constructor(
+    private readonly host: ExerciseHost,
+    private readonly image: string,
+  ) {}
 
   async start(request: SleepRequest): Promise<StartedSleep> {
-    const nsenter = ['nsenter', '--target', String(request.targetPid), ...NAMESPACE_FLAGS, ...(request.noFork ? ['--no-fork'] : []), '--', ...SLEEP_ARGV];
+    const nsenter = [
+      'nsenter',
+      '--target',
+      String(request.targetPid),
+      ...NAMESPACE_FLAGS,
+      ...(request.noFork ? ['--no-fork'] : []),
+      '--',
+      ...SLEEP_ARGV,
+    ];
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
     const mark = await this.host.kernelLogMark();
-    started.launcherPid = request.method === 'native' ? await this.startNative(nsenter, started) : await this.startInHelper(nsenter, started);
+    started.launcherPid =
+      request.method === 'native'
+        ? await this.startNative(nsenter, started)
+        : await this.startInHelper(nsenter, started);
     started.hostPid = await this.waitForSleep(started, !!request.noFork, mark);
     return started;
   }
@@ -86,46 +100,72 @@ export class Sleepers {
    * and any denial the kernel logged meanwhile are the message, not a timeout.
    */
   private async waitForSleep(started: StartedSleep, noFork: boolean, mark: number | null): Promise<number> {
-    return retry(async () => {
-      if (noFork && (await this.host.isRunning(started.launcherPid, SLEEP_ARGV))) return started.launcherPid;
-      for (const child of noFork ? [] : await this.host.childrenOf(started.launcherPid)) {
-        if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
-      }
-      if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline'))) throw new StopRetrying(await this.nsenterFailed(started, mark));
-      throw new NotYet(`nsenter (PID ${started.launcherPid}) has not started \`${SLEEP_ARGV.join(' ')}\` yet`);
-    }, {
-      timeoutMs: SLEEP_START_DEADLINE_MS,
-      intervalMs: 100,
-      retryIf: (error) => error instanceof NotYet,
-      timeoutError: (last) => new LabvmError(`nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
-        'exercise', 'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.', undefined, { cause: last }),
-    });
+    return retry(
+      async () => {
+        if (noFork && (await this.host.isRunning(started.launcherPid, SLEEP_ARGV))) return started.launcherPid;
+        for (const child of noFork ? [] : await this.host.childrenOf(started.launcherPid)) {
+          if (await this.host.isRunning(child, SLEEP_ARGV)) return child;
+        }
+        if (!started.launcherPid || !(await this.host.readProc(started.launcherPid, 'cmdline')))
+          throw new StopRetrying(await this.nsenterFailed(started, mark));
+        throw new NotYet(`nsenter (PID ${started.launcherPid}) has not started \`${SLEEP_ARGV.join(' ')}\` yet`);
+      },
+      {
+        timeoutMs: SLEEP_START_DEADLINE_MS,
+        intervalMs: 100,
+        retryIf: (error) => error instanceof NotYet,
+        timeoutError: (last) =>
+          new LabvmError(
+            `nsenter (PID ${started.launcherPid}) still runs but has not started \`sleep 600\` after ${SLEEP_START_DEADLINE_MS / 1000} seconds.`,
+            'exercise',
+            'Run the exercise again; if it keeps failing, check `sudo nsenter --version` on the host.',
+            undefined,
+            { cause: last },
+          ),
+      },
+    );
   }
 
   private async nsenterFailed(started: StartedSleep, mark: number | null): Promise<LabvmError> {
     const stderr = started.helperContainer
-      ? (await this.host.docker.getContainer(started.helperContainer).logs({ stdout: true, stderr: true })).toString('utf8')
-      : (started.stderrFile ? await this.host.readFile(started.stderrFile) : undefined) ?? '';
+      ? (await this.host.docker.getContainer(started.helperContainer).logs({ stdout: true, stderr: true })).toString(
+          'utf8',
+        )
+      : ((started.stderrFile ? await this.host.readFile(started.stderrFile) : undefined) ?? '');
     const audit = await this.host.auditSince(mark);
     const logged = audit.read
-      ? audit.lines.length ? `The kernel logged: ${audit.lines.join('\n')}` : 'The kernel logged no AppArmor or SELinux denial meanwhile.'
+      ? audit.lines.length
+        ? `The kernel logged: ${audit.lines.join('\n')}`
+        : 'The kernel logged no AppArmor or SELinux denial meanwhile.'
       : `The kernel log could not be read (${audit.error ?? 'no reason given'}).`;
     const where = started.helperContainer ? ` in the helper container ${started.helperContainer}` : '';
-    return new LabvmError(`nsenter${where} exited without starting \`sleep 600\`: ${stderr.trim().split('\n').pop() || 'it printed nothing'}`, 'exercise',
-      'The host refused to let nsenter enter the container\'s namespaces; the lines below say who refused.', `${stderr.trim()}\n${logged}`.trim());
+    return new LabvmError(
+      `nsenter${where} exited without starting \`sleep 600\`: ${stderr.trim().split('\n').pop() || 'it printed nothing'}`,
+      'exercise',
+      "The host refused to let nsenter enter the container's namespaces; the lines below say who refused.",
+      `${stderr.trim()}\n${logged}`.trim(),
+    );
   }
 
   /** What this run started and has not yet ended, in words (for a message when cleanup cannot finish). */
   describe(): string[] {
-    return this.started.map((sleep) => [
-      ...(sleep.hostPid ? [`sleep 600 (PID ${sleep.hostPid})`] : []),
-      ...(sleep.launcherPid && sleep.launcherPid !== sleep.hostPid && !sleep.helperContainer ? [`nsenter (PID ${sleep.launcherPid})`] : []),
-      ...(sleep.helperContainer ? [sleep.helperContainer] : []),
-    ].join(', ')).filter(Boolean);
+    return this.started
+      .map((sleep) =>
+        [
+          ...(sleep.hostPid ? [`sleep 600 (PID ${sleep.hostPid})`] : []),
+          ...(sleep.launcherPid && sleep.launcherPid !== sleep.hostPid && !sleep.helperContainer
+            ? [`nsenter (PID ${sleep.launcherPid})`]
+            : []),
+          ...(sleep.helperContainer ? [sleep.helperContainer] : []),
+        ].join(', '),
+      )
+      .filter(Boolean);
   }
 
   pids(): number[] {
-    return this.started.flatMap((sleep) => [sleep.hostPid, sleep.helperContainer ? 0 : sleep.launcherPid]).filter((pid, at, all) => pid && all.indexOf(pid) === at);
+    return this.started
+      .flatMap((sleep) => [sleep.hostPid, sleep.helperContainer ? 0 : sleep.launcherPid])
+      .filter((pid, at, all) => pid && all.indexOf(pid) === at);
   }
 
   /**
@@ -135,13 +175,20 @@ export class Sleepers {
    */
   async cleanup(host: ExerciseHost = this.host): Promise<string[]> {
     const started = [...this.started].reverse();
-    const outcomes = await Promise.allSettled(started.map(async (sleep) => {
-      await Promise.all([killIfOurs(host, sleep.hostPid, SLEEP_ARGV), killIfOurs(host, sleep.launcherPid, ['nsenter'])]);
-      if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
-      if (sleep.stderrFile) await host.removeFile(sleep.stderrFile);
-      this.started.splice(this.started.indexOf(sleep), 1);
-    }));
-    const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ sleep: started[index]!, reason: outcome.reason as unknown }] : []));
+    const outcomes = await Promise.allSettled(
+      started.map(async (sleep) => {
+        await Promise.all([
+          killIfOurs(host, sleep.hostPid, SLEEP_ARGV),
+          killIfOurs(host, sleep.launcherPid, ['nsenter']),
+        ]);
+        if (sleep.helperContainer) await removeContainer(host, sleep.helperContainer);
+        if (sleep.stderrFile) await host.removeFile(sleep.stderrFile);
+        this.started.splice(this.started.indexOf(sleep), 1);
+      }),
+    );
+    const failed = outcomes.flatMap((outcome, index) =>
+      outcome.status === 'rejected' ? [{ sleep: started[index]!, reason: outcome.reason as unknown }] : [],
+    );
     if (host.lost && failed.length) throw failed[0]!.reason;
     return failed.map(({ sleep, reason }) => `sleep ${sleep.hostPid}: ${errorMessage(reason)}`);
   }
@@ -153,7 +200,8 @@ async function killIfOurs(host: ExerciseHost, pid: number, argv: string[]): Prom
   const cmdline = (await host.readProc(pid, 'cmdline'))?.split('\0').filter(Boolean) ?? [];
   if (!cmdline.length || !argv.every((word, index) => cmdline[index] === word)) return;
   await host.kill(pid);
-  if (!(await host.waitUntilGone(pid, cmdline, 2_000))) throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
+  if (!(await host.waitUntilGone(pid, cmdline, 2_000)))
+    throw new Error(`PID ${pid} (${cmdline.join(' ')}) survived SIGKILL`);
 }
 
 /** Force-removes a container; one that does not exist is fine. */

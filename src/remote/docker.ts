@@ -16,7 +16,11 @@ class DockerSocketAgent extends Agent {
   /** Every channel handed out, so that a lost connection can fail the requests still using them. */
   private readonly channels = new Set<ClientChannel>();
 
-  constructor(private readonly client: Client, private readonly lost: (error: unknown) => Error | undefined, keepAlive: boolean) {
+  constructor(
+    private readonly client: Client,
+    private readonly lost: (error: unknown) => Error | undefined,
+    keepAlive: boolean,
+  ) {
     super({ keepAlive, maxSockets: 8 });
   }
 
@@ -54,9 +58,13 @@ function asSocket(channel: ClientChannel): Duplex {
 }
 
 function dockerSocketError(error: Error): LabvmError {
-  return new LabvmError(`The host refused a connection to ${DOCKER_SOCKET} over SSH (${error.message}).`, 'vm',
+  return new LabvmError(
+    `The host refused a connection to ${DOCKER_SOCKET} over SSH (${error.message}).`,
+    'vm',
     'Check that Docker runs there (`sudo systemctl status docker`) and that the SSH user is in the docker group (`id -nG`), then log in anew.',
-    undefined, { cause: error });
+    undefined,
+    { cause: error },
+  );
 }
 
 /** docker-modem honours `agent` for the http protocol; the host and port only fill the request line. */
@@ -75,7 +83,10 @@ function logged(docker: Docker): Docker {
     const started = Date.now();
     dial(options, (error, data) => {
       const outcome = error ? `failed: ${(error as { statusCode?: number }).statusCode ?? errorMessage(error)}` : 'ok';
-      debug('docker', `${options.method ?? 'GET'} ${(options.path ?? '').replace(/\?.*$/, '')} -> ${outcome} (${Date.now() - started} ms)`);
+      debug(
+        'docker',
+        `${options.method ?? 'GET'} ${(options.path ?? '').replace(/\?.*$/, '')} -> ${outcome} (${Date.now() - started} ms)`,
+      );
       callback(error, data);
     });
   };

@@ -41,7 +41,11 @@ export function knownHostsLine(alias: string, publicKeyLine: string): string {
  * The keys known_hosts content accepts for a host, and the ones it revokes.
  * Understands comma-separated names, hashed names (|1|salt|hash), "!" negation, "*"/"?" wildcards and @revoked.
  */
-export function keysFromKnownHosts(content: string, host: string, port = 22): { accepted: Buffer[]; revoked: Buffer[] } {
+export function keysFromKnownHosts(
+  content: string,
+  host: string,
+  port = 22,
+): { accepted: Buffer[]; revoked: Buffer[] } {
   const name = knownHostsName(host, port);
   const accepted: Buffer[] = [];
   const revoked: Buffer[] = [];
@@ -82,6 +86,9 @@ function hashedNameMatches(entry: string, name: string): boolean {
 }
 
 function wildcard(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`, 'i');
 }

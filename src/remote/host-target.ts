@@ -21,16 +21,25 @@ export function parseHostSpec(spec: string): { username: string; host: string; p
   return { username: match[1]!, host: match[2]!.replace(/^\[|\]$/g, ''), port };
 }
 
-export async function hostTarget(spec: string, identity: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<SshTarget> {
+export async function hostTarget(
+  spec: string,
+  identity: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SshTarget> {
   const { username, host, port } = parseHostSpec(spec);
   const credentialsFound = await credentials(identity, env); // a bad --identity is a usage error, found before the host's trust
   const knownHostsFile = join(homedir(), '.ssh', 'known_hosts');
   const { accepted, revoked } = keysFromKnownHosts(await readKnownHosts(knownHostsFile), host, port);
   const trusted = accepted.filter((key) => !revoked.some((bad) => bad.equals(key)));
   const connectFirst = `Connect once with \`ssh ${port === 22 ? '' : `-p ${port} `}${username}@${host}\`, check the fingerprint it shows, and accept it; then run labvm again.`;
-  if (!trusted.length) throw new LabvmError(`${host} has no trusted host key in ${knownHostsFile}.`, 'trust', connectFirst);
+  if (!trusted.length)
+    throw new LabvmError(`${host} has no trusted host key in ${knownHostsFile}.`, 'trust', connectFirst);
   return {
-    host, port, username, trustedHostKeys: trusted, ...credentialsFound,
+    host,
+    port,
+    username,
+    trustedHostKeys: trusted,
+    ...credentialsFound,
     trustSource: `the key recorded for it in ${knownHostsFile}`,
     label: `${username}@${host}`,
     trustHint: `If the host was reinstalled, verify its new fingerprint, update ${knownHostsFile} (ssh-keygen -R ${host}), and try again.`,
@@ -39,22 +48,37 @@ export async function hostTarget(spec: string, identity: string | undefined, env
 }
 
 /** The private key when it is usable as it is; an ssh-agent for a passphrase-protected one (or when there is no key). */
-async function credentials(identity: string | undefined, env: NodeJS.ProcessEnv): Promise<{ privateKey?: string; agent?: string }> {
+async function credentials(
+  identity: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ privateKey?: string; agent?: string }> {
   const agent = agentPath(env);
-  if (identity === '') throw usageError('--identity is empty.', 'Pass the private key file that logs you in to that host, or leave --identity out.');
+  if (identity === '')
+    throw usageError(
+      '--identity is empty.',
+      'Pass the private key file that logs you in to that host, or leave --identity out.',
+    );
   const keyFile = identity ?? (await defaultIdentity());
   if (!keyFile) {
     if (agent) return { agent };
-    throw usageError('No --identity given, no ~/.ssh/id_ed25519, id_ecdsa or id_rsa, and no ssh-agent.', 'Pass the private key for that host with --identity.');
+    throw usageError(
+      'No --identity given, no ~/.ssh/id_ed25519, id_ecdsa or id_rsa, and no ssh-agent.',
+      'Pass the private key for that host with --identity.',
+    );
   }
   const privateKey = await readFile(keyFile, 'utf8').catch(() => {
-    throw usageError(`Cannot read the private key ${keyFile}.`, 'Pass the key that logs you in to that host with --identity.');
+    throw usageError(
+      `Cannot read the private key ${keyFile}.`,
+      'Pass the key that logs you in to that host with --identity.',
+    );
   });
   const parsed = ssh2.utils.parseKey(privateKey);
   if (!(parsed instanceof Error)) return { privateKey };
   if (/encrypted|passphrase/i.test(parsed.message) && agent) return { agent };
-  throw usageError(`The key ${keyFile} cannot be used: ${parsed.message}.`,
-    'labvm does not ask for passphrases: add the key to your ssh-agent (`ssh-add`), or pass an unencrypted key with --identity.');
+  throw usageError(
+    `The key ${keyFile} cannot be used: ${parsed.message}.`,
+    'labvm does not ask for passphrases: add the key to your ssh-agent (`ssh-add`), or pass an unencrypted key with --identity.',
+  );
 }
 
 /** OpenSSH's agent: SSH_AUTH_SOCK, or the Windows service's named pipe. */
@@ -66,7 +90,13 @@ export function agentPath(env: NodeJS.ProcessEnv, platform = currentPlatform()):
 async function defaultIdentity(): Promise<string | undefined> {
   for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
     const file = join(homedir(), '.ssh', name);
-    if (await readFile(file).then(() => true, () => false)) return file;
+    if (
+      await readFile(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
   }
   return undefined;
 }

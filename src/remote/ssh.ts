@@ -1,5 +1,11 @@
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions, type ServerHostKeyAlgorithm } from 'ssh2';
+import {
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+  type PseudoTtyOptions,
+  type ServerHostKeyAlgorithm,
+} from 'ssh2';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { bounded, type Bounds } from '../core/interrupt.js';
 import { fingerprint } from './host-keys.js';
@@ -54,7 +60,10 @@ export class RemoteHost {
   /** Rejecters of operations in flight, called once the connection is gone. */
   private readonly pending = new Set<(error: LabvmError) => void>();
 
-  private constructor(readonly client: Client, readonly target: SshTarget) {
+  private constructor(
+    readonly client: Client,
+    readonly target: SshTarget,
+  ) {
     // Errors after `ready` (a dropped network, a keepalive timeout) end pending channels; without a listener
     // the next one would crash the process.
     client.on('error', (error) => (this.lostBecause ??= error));
@@ -84,9 +93,15 @@ export class RemoteHost {
         },
       };
       const started = Date.now();
-      debug('ssh', `connecting to ${target.host}:${target.port}${target.via ? ` ${target.via.description}` : ''} as ${target.username} (${[target.privateKey && 'key', target.agent && 'agent'].filter(Boolean).join(' + ')})`);
+      debug(
+        'ssh',
+        `connecting to ${target.host}:${target.port}${target.via ? ` ${target.via.description}` : ''} as ${target.username} (${[target.privateKey && 'key', target.agent && 'agent'].filter(Boolean).join(' + ')})`,
+      );
       const onError = (error: Error & { level?: string }) => {
-        debug('ssh', `connection failed after ${Date.now() - started} ms: ${error.level ? `${error.level}: ` : ''}${error.message}`);
+        debug(
+          'ssh',
+          `connection failed after ${Date.now() - started} ms: ${error.level ? `${error.level}: ` : ''}${error.message}`,
+        );
         client.end();
         reject(connectError(error, target, presentedKey));
       };
@@ -124,21 +139,34 @@ export class RemoteHost {
         return reject(this.lostError);
       }
       this.pending.add(reject);
-      work.then((value) => (this.pending.delete(reject), resolve(value)), (error: unknown) => (this.pending.delete(reject), reject(error as Error)));
+      work.then(
+        (value) => (this.pending.delete(reject), resolve(value)),
+        (error: unknown) => (this.pending.delete(reject), reject(error as Error)),
+      );
     });
     return bounded(untilLost, bounds);
   }
 
   /** Runs a shell command line on the host (POSIX sh there, whatever the laptop runs). */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
-    return timed('remote', `$ ${command}`, () => this.guard(this.exec(command, options)), (r) => `exit ${r.exitCode ?? r.signal}`);
+    return timed(
+      'remote',
+      `$ ${command}`,
+      () => this.guard(this.exec(command, options)),
+      (r) => `exit ${r.exitCode ?? r.signal}`,
+    );
   }
 
   private exec(command: string, options: RunOptions): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      const fail = (error: unknown) => reject(this.lostOn(error) ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? error, this.target));
+      const fail = (error: unknown) =>
+        reject(
+          this.lostOn(error) ?? remoteError(`could not run \`${command}\``, this.lostBecause ?? error, this.target),
+        );
       try {
-        this.client.exec(command, (error, channel) => (error ? fail(error) : this.collect(channel, options, resolve, fail)));
+        this.client.exec(command, (error, channel) =>
+          error ? fail(error) : this.collect(channel, options, resolve, fail),
+        );
       } catch (error) {
         fail(error); // "Not connected" is thrown synchronously once the connection is gone
       }
@@ -150,10 +178,21 @@ export class RemoteHost {
    * with a pseudo-terminal when `pty` is given (a shell always gets one).
    */
   openSession(command: string | undefined, pty?: PseudoTtyOptions): Promise<ClientChannel> {
-    debug('remote', `session: ${command === undefined ? 'login shell' : `$ ${command}`}${pty ? ` (pty ${pty.cols}x${pty.rows} ${pty.term})` : ''}`);
+    debug(
+      'remote',
+      `session: ${command === undefined ? 'login shell' : `$ ${command}`}${pty ? ` (pty ${pty.cols}x${pty.rows} ${pty.term})` : ''}`,
+    );
     return new Promise((resolve, reject) => {
       const done = (error: Error | undefined, channel: ClientChannel) =>
-        (error ? reject(remoteError(`could not open ${command === undefined ? 'a shell' : `\`${command}\``}`, this.lostBecause ?? error, this.target)) : resolve(channel));
+        error
+          ? reject(
+              remoteError(
+                `could not open ${command === undefined ? 'a shell' : `\`${command}\``}`,
+                this.lostBecause ?? error,
+                this.target,
+              ),
+            )
+          : resolve(channel);
       try {
         if (command === undefined) this.client.shell(pty ?? {}, done);
         else this.client.exec(command, { pty: pty ?? false }, done);
@@ -180,7 +219,11 @@ export class RemoteHost {
   }
 
   /** A plain HTTP GET to a port on the host, tunnelled through the connection (no curl needed there). */
-  httpGet(port: number, path = '/', timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  httpGet(
+    port: number,
+    path = '/',
+    timeoutMs = 5_000,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string }> {
     const got = new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
       const opened = (error: Error | undefined, channel: ClientChannel) => {
         if (error) return reject(this.lostOn(error) ?? error);
@@ -223,18 +266,30 @@ export class RemoteHost {
   private markLost(): void {
     this.lostError ??= new LabvmError(
       `The SSH connection to ${this.target.label} ${this.closedByUs ? 'was closed' : `was lost (${this.lostReason ?? 'the host closed it'})`}.`,
-      'vm', this.target.reachHint, undefined, { cause: this.lostBecause });
+      'vm',
+      this.target.reachHint,
+      undefined,
+      { cause: this.lostBecause },
+    );
     for (const fail of [...this.pending]) fail(this.lostError);
     this.dockerOverSsh?.destroy(this.lostError);
   }
 
-  private collect(channel: ClientChannel, options: RunOptions, resolve: (result: CommandResult) => void, reject: (error: unknown) => void): void {
+  private collect(
+    channel: ClientChannel,
+    options: RunOptions,
+    resolve: (result: CommandResult) => void,
+    reject: (error: unknown) => void,
+  ): void {
     let stdout = '';
     let stderr = '';
     let exitCode: number | null = null;
     let signal: string | undefined;
     let timedOut = false;
-    const timer = options.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), channel.close()), Math.max(1, options.timeoutMs)) : undefined;
+    const timer =
+      options.timeoutMs !== undefined
+        ? setTimeout(() => ((timedOut = true), channel.close()), Math.max(1, options.timeoutMs))
+        : undefined;
     channel.setEncoding('utf8');
     channel.stderr.setEncoding('utf8');
     channel.on('data', (chunk: string) => (stdout += chunk));
@@ -246,7 +301,8 @@ export class RemoteHost {
     channel.on('close', () => {
       clearTimeout(timer);
       // A channel cut by a lost connection did not run to completion: never report it as a result.
-      if (exitCode === null && signal === undefined && !timedOut) return reject(this.lostError ?? new Error('the channel closed before the command ended'));
+      if (exitCode === null && signal === undefined && !timedOut)
+        return reject(this.lostError ?? new Error('the channel closed before the command ended'));
       resolve({ exitCode, signal, stdout, stderr });
     });
     channel.end(options.stdin ?? '');
@@ -263,30 +319,46 @@ function connectError(error: Error & { level?: string }, target: SshTarget, pres
     );
   }
   if (/privateKey|private key/i.test(error.message)) {
-    return new LabvmError(`The SSH key for ${target.label} cannot be used: ${error.message}.`, 'usage',
-      'Use an unencrypted key with --identity, or load the key into your ssh-agent.', undefined, { cause: error });
+    return new LabvmError(
+      `The SSH key for ${target.label} cannot be used: ${error.message}.`,
+      'usage',
+      'Use an unencrypted key with --identity, or load the key into your ssh-agent.',
+      undefined,
+      { cause: error },
+    );
   }
   if (error.level === 'client-authentication') {
-    return new LabvmError(`${target.label} refused labvm's SSH key for user ${target.username}.`, 'trust', target.trustHint, undefined, { cause: error });
+    return new LabvmError(
+      `${target.label} refused labvm's SSH key for user ${target.username}.`,
+      'trust',
+      target.trustHint,
+      undefined,
+      { cause: error },
+    );
   }
   return remoteError(`could not connect over SSH to ${target.host}:${target.port}`, error, target);
 }
 
 function remoteError(what: string, cause: unknown, target: SshTarget): LabvmError {
-  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm', target.reachHint, undefined, { cause });
+  return new LabvmError(`${target.label}: ${what}: ${errorMessage(cause)}.`, 'vm', target.reachHint, undefined, {
+    cause,
+  });
 }
 
 /** The host key algorithms that can yield one of the trusted keys (an RSA key is signed with SHA-2 today). */
 export function hostKeyAlgorithms(trusted: Buffer[]): ServerHostKeyAlgorithm[] {
   const types = new Set(trusted.map((blob) => blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1')));
   return [...types].flatMap((type): ServerHostKeyAlgorithm[] =>
-    (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm]));
+    type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm],
+  );
 }
 
 /** Quotes arguments for the remote POSIX shell. */
 export function shellQuote(args: Array<string | number>): string {
-  return args.map((arg) => {
-    const text = String(arg);
-    return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-  }).join(' ');
+  return args
+    .map((arg) => {
+      const text = String(arg);
+      return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+    })
+    .join(' ');
 }

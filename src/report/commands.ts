@@ -74,13 +74,18 @@ interface OnHost {
 
 function onHost(environment: Evidence['environment']): OnHost {
   const prefix = (word: string | undefined) => (command: string) => (word ? `${word} ${command}` : command);
-  return { root: prefix(environment.targetDetails?.rootCommand ?? 'sudo'), plain: prefix(environment.targetDetails?.hostCommand) };
+  return {
+    root: prefix(environment.targetDetails?.rootCommand ?? 'sudo'),
+    plain: prefix(environment.targetDetails?.hostCommand),
+  };
 }
 
 function inspectPid(container: ContainerEvidence, on: OnHost): EquivalentCommand[] {
   return [
     { command: `docker inspect --format '{{.State.Pid}}' ${container.name}`, result: String(container.hostPid) },
-    ...(container.initComm ? [{ command: on.plain(`cat /proc/${container.hostPid}/comm`), result: container.initComm }] : []),
+    ...(container.initComm
+      ? [{ command: on.plain(`cat /proc/${container.hostPid}/comm`), result: container.initComm }]
+      : []),
   ];
 }
 

@@ -54,25 +54,44 @@ interface TargetJson {
 function targetJson(details: Evidence['environment']['targetDetails']): Partial<TargetJson> {
   if (!details) return {};
   return {
-    targetKind: details.kind, endpoint: details.endpoint, ...(details.endpointSource ? { endpointSource: details.endpointSource } : {}),
-    dockerOperatingSystem: details.operatingSystem, dockerKernelVersion: details.kernelVersion, nativeMethod: details.nativeMethod,
+    targetKind: details.kind,
+    endpoint: details.endpoint,
+    ...(details.endpointSource ? { endpointSource: details.endpointSource } : {}),
+    dockerOperatingSystem: details.operatingSystem,
+    dockerKernelVersion: details.kernelVersion,
+    nativeMethod: details.nativeMethod,
   };
 }
 
 function common(a: AnyAnswer): JsonAnswer {
-  return { question: a.question, answer: a.answer, cause: a.cause, explanation: a.explanation, evidence: [...a.evidence] };
+  return {
+    question: a.question,
+    answer: a.answer,
+    cause: a.cause,
+    explanation: a.explanation,
+    evidence: [...a.evidence],
+  };
 }
 
-const pid = (a: PidAnswer) => ({ ...common(a), host: a.host, container: a.container, nspid: [...a.nspid], same: a.same });
+const pid = (a: PidAnswer) => ({
+  ...common(a),
+  host: a.host,
+  container: a.container,
+  nspid: [...a.nspid],
+  same: a.same,
+});
 const stop = (a: StopAnswer) => ({ ...common(a), processSurvived: a.processSurvived });
 const kill = (a: KillAnswer) => ({ ...common(a), killed: a.killed, exitCode: a.exitCode, stderr: a.stderr });
 
 /** A control's answer with the same fields as the main answer of its kind. */
 function specific(a: AnyAnswer): JsonAnswer {
   switch (a.kind) {
-    case 'pid': return pid(a);
-    case 'stopContainer': return stop(a);
-    case 'killFromInside': return kill(a);
+    case 'pid':
+      return pid(a);
+    case 'stopContainer':
+      return stop(a);
+    case 'killFromInside':
+      return kill(a);
   }
 }
 

@@ -16,7 +16,11 @@ export interface QuestionSection {
 export const UNEXPLAINED = 'UNEXPLAINED';
 export const NOT_COLLECTED = '—';
 
-export const SHORT_TITLES: Record<QuestionKey, string> = { pid: 'PID', stopContainer: 'Stop', killFromInside: 'Kill from inside' };
+export const SHORT_TITLES: Record<QuestionKey, string> = {
+  pid: 'PID',
+  stopContainer: 'Stop',
+  killFromInside: 'Kill from inside',
+};
 
 export function isUnexplained(answer: { cause: string }): boolean {
   return answer.cause === 'unexplained';
@@ -42,11 +46,16 @@ export function nspidText(nspid: number[]): string {
 
 const METHODS: Record<Method, string> = {
   native: 'native (nsenter run on the host)',
-  container: 'container (nsenter run from a helper container: --pid=host to see the PID, CAP_SYS_ADMIN, which setns needs, ' +
-    'and apparmor=unconfined, so that it may open the target\'s namespaces and its sleep is unconfined as with the native method)',
+  container:
+    'container (nsenter run from a helper container: --pid=host to see the PID, CAP_SYS_ADMIN, which setns needs, ' +
+    "and apparmor=unconfined, so that it may open the target's namespaces and its sleep is unconfined as with the native method)",
 };
 
-const TARGET_KINDS = { 'vm': 'labvm VM', 'ssh-host': 'Linux host over SSH', 'docker-engine': 'local Docker engine' } as const;
+const TARGET_KINDS = {
+  vm: 'labvm VM',
+  'ssh-host': 'Linux host over SSH',
+  'docker-engine': 'local Docker engine',
+} as const;
 
 /** The kind of target, its endpoint and the engine's host as Docker describes it ("Docker Desktop, 6.10.14-linuxkit, no AppArmor"). */
 function targetRows(env: EnvironmentEvidence): Array<[string, string]> {
@@ -56,13 +65,18 @@ function targetRows(env: EnvironmentEvidence): Array<[string, string]> {
   return [
     ['Target kind', `${TARGET_KINDS[details.kind]} (${details.kind})`],
     ['Endpoint', details.endpointSource ? `${details.endpoint} (from ${details.endpointSource})` : details.endpoint],
-    ['Engine host', `${details.operatingSystem || 'unknown OS'}, kernel ${details.kernelVersion || env.kernel}, ${apparmor}`],
+    [
+      'Engine host',
+      `${details.operatingSystem || 'unknown OS'}, kernel ${details.kernelVersion || env.kernel}, ${apparmor}`,
+    ],
   ];
 }
 
 /** The native method in this target's words (on a Docker engine it runs from a privileged helper container). */
 function methodText(env: EnvironmentEvidence): string {
-  return env.method === 'native' && env.targetDetails ? `native (${env.targetDetails.nativeMethod})` : METHODS[env.method] ?? env.method;
+  return env.method === 'native' && env.targetDetails
+    ? `native (${env.targetDetails.nativeMethod})`
+    : (METHODS[env.method] ?? env.method);
 }
 
 export function environmentRows(report: ExerciseReport): Array<[string, string]> {
@@ -72,8 +86,13 @@ export function environmentRows(report: ExerciseReport): Array<[string, string]>
     ['Target', env.target],
     ['Kernel', env.kernel],
     ['Docker', env.dockerVersion],
-    ['LSM', `${lsmListObserved(env) ? env.lsms.join(', ') || 'none' : 'not observed'}; AppArmor ${env.apparmorEnabled ? 'enabled' : 'not enabled'}` +
-      (env.selinuxEnforcing === undefined || env.selinuxEnforcing === null ? '' : `; SELinux ${env.selinuxEnforcing ? 'enforcing' : 'permissive'}`)],
+    [
+      'LSM',
+      `${lsmListObserved(env) ? env.lsms.join(', ') || 'none' : 'not observed'}; AppArmor ${env.apparmorEnabled ? 'enabled' : 'not enabled'}` +
+        (env.selinuxEnforcing === undefined || env.selinuxEnforcing === null
+          ? ''
+          : `; SELinux ${env.selinuxEnforcing ? 'enforcing' : 'permissive'}`),
+    ],
     ['Docker security options', env.dockerSecurityOptions.join(', ') || 'none'],
     ...targetRows(env),
     ['Method', methodText(env)],
@@ -90,14 +109,41 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 export function processRows(evidence: Evidence): string[][] {
   const { container, sleep, stop } = evidence;
   const rows = [
-    [`${container.initComm ?? 'PID 1'} (init)`, String(container.hostPid), initPidInContainer(container, sleep), NOT_COLLECTED, NOT_COLLECTED, labelText(container.initLabel)],
-    ['sleep 600 (nsenter)', String(sleep.hostPid), sleep.containerPid === null ? 'not listed' : String(sleep.containerPid),
-      nspidText(sleep.nspid), yesNo(sleep.inContainerCgroup), labelText(sleep.label)],
+    [
+      `${container.initComm ?? 'PID 1'} (init)`,
+      String(container.hostPid),
+      initPidInContainer(container, sleep),
+      NOT_COLLECTED,
+      NOT_COLLECTED,
+      labelText(container.initLabel),
+    ],
+    [
+      'sleep 600 (nsenter)',
+      String(sleep.hostPid),
+      sleep.containerPid === null ? 'not listed' : String(sleep.containerPid),
+      nspidText(sleep.nspid),
+      yesNo(sleep.inContainerCgroup),
+      labelText(sleep.label),
+    ],
   ];
   if (stop.hostPid !== sleep.hostPid) {
-    rows.push(['sleep 600 (for stop)', String(stop.hostPid), NOT_COLLECTED, nspidText(stop.nspid), yesNo(stop.inContainerCgroup), NOT_COLLECTED]);
+    rows.push([
+      'sleep 600 (for stop)',
+      String(stop.hostPid),
+      NOT_COLLECTED,
+      nspidText(stop.nspid),
+      yesNo(stop.inContainerCgroup),
+      NOT_COLLECTED,
+    ]);
   }
-  rows.push(['docker exec (kill)', NOT_COLLECTED, NOT_COLLECTED, NOT_COLLECTED, NOT_COLLECTED, labelText(container.execLabel)]);
+  rows.push([
+    'docker exec (kill)',
+    NOT_COLLECTED,
+    NOT_COLLECTED,
+    NOT_COLLECTED,
+    NOT_COLLECTED,
+    labelText(container.execLabel),
+  ]);
   return rows;
 }
 
@@ -106,14 +152,19 @@ function initPidInContainer(container: ContainerEvidence, sleep: SleepEvidence):
   const comm = container.initComm;
   if (!comm) return NOT_COLLECTED;
   const init = parsePsAux(sleep.psAux).find((row) =>
-    comm === 'nginx' ? row.command.startsWith('nginx: master') : (row.command.split(' ')[0] ?? '').split('/').pop() === comm);
+    comm === 'nginx'
+      ? row.command.startsWith('nginx: master')
+      : (row.command.split(' ')[0] ?? '').split('/').pop() === comm,
+  );
   return init ? String(init.pid) : NOT_COLLECTED;
 }
 
 /** Footnotes for the process table: what the extra rows are. */
 export function processTableNotes(evidence: Evidence): string[] {
   return [
-    ...(evidence.stop.hostPid !== evidence.sleep.hostPid ? ['"sleep 600 (for stop)" is the sleep that question 2 was observed on.'] : []),
+    ...(evidence.stop.hostPid !== evidence.sleep.hostPid
+      ? ['"sleep 600 (for stop)" is the sleep that question 2 was observed on.']
+      : []),
     '"docker exec (kill)" is any process docker exec starts in the container, such as the kill of question 3.',
     'LSM LABEL is /proc/PID/attr/current: the AppArmor profile on AppArmor hosts, the SELinux context on SELinux hosts.',
     `${NOT_COLLECTED} = not observed by the exercise.`,

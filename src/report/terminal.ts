@@ -5,8 +5,18 @@ import { parsePsAux } from '../lab/parse.js';
 import { equivalentCommands } from './commands.js';
 import type { ExerciseReport } from './model.js';
 import {
-  SHORT_TITLES, UNEXPLAINED, causeSummary, environmentRows, isUnexplained, processRows, processTableNotes,
-  psListing, questionSections, runLine, PROCESS_HEADERS, type QuestionSection,
+  SHORT_TITLES,
+  UNEXPLAINED,
+  causeSummary,
+  environmentRows,
+  isUnexplained,
+  processRows,
+  processTableNotes,
+  psListing,
+  questionSections,
+  runLine,
+  PROCESS_HEADERS,
+  type QuestionSection,
 } from './shared.js';
 
 /** Wraps text to the report's width: `first` prefixes the first line, `rest` the following ones. */
@@ -14,7 +24,11 @@ type Fit = (text: string, first?: string, rest?: string) => string[];
 
 function table(headers: string[], rows: string[][], s: Styler): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const format = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [s.bold(format(headers)), format(widths.map((w) => '-'.repeat(w))), ...rows.map(format)];
 }
 
@@ -22,7 +36,10 @@ function header(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   const rows = environmentRows(report);
   const pad = Math.max(...rows.map(([k]) => k.length));
   const title = `labvm exercise: sleep 600 in the namespaces of ${report.evidence.container.name}`;
-  return [...wrap(title).map(s.bold), ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4)))];
+  return [
+    ...wrap(title).map(s.bold),
+    ...rows.flatMap(([k, v]) => wrap(v, `  ${s.dim(k.padEnd(pad))}  `, ' '.repeat(pad + 4))),
+  ];
 }
 
 /** The process table, or on a terminal too narrow for it, one block per process with the same cells. */
@@ -31,8 +48,10 @@ function processes(report: ExerciseReport, s: Styler, wrap: Fit, width: number):
   const rows = processRows(report.evidence);
   const wide = table(PROCESS_HEADERS, rows, s);
   const fits = wide.every((line) => visibleLength(line) <= width);
-  const stacked = rows.flatMap(([process = '', ...cells]) =>
-    [s.bold(process), ...wrap(cells.map((cell, i) => `${PROCESS_HEADERS[i + 1]} ${cell}`).join('; '), '  ')]);
+  const stacked = rows.flatMap(([process = '', ...cells]) => [
+    s.bold(process),
+    ...wrap(cells.map((cell, i) => `${PROCESS_HEADERS[i + 1]} ${cell}`).join('; '), '  '),
+  ]);
   return [s.bold('Processes'), ...(fits ? wide : stacked), ...notes];
 }
 
@@ -51,10 +70,14 @@ function compactPs(listed: Array<{ text: string; isSleep: boolean }>): Array<{ t
   const rows = parsePsAux(listed.map(({ text }) => text).join('\n'));
   const userWidth = Math.max(4, ...rows.map((row) => row.user.length));
   const pidWidth = Math.max(3, ...rows.map((row) => String(row.pid).length));
-  const format = (user: string, pid: string, command: string) => `${user.padEnd(userWidth)}  ${pid.padStart(pidWidth)}  ${command}`;
+  const format = (user: string, pid: string, command: string) =>
+    `${user.padEnd(userWidth)}  ${pid.padStart(pidWidth)}  ${command}`;
   return [
     { text: format('USER', 'PID', 'COMMAND'), isSleep: false },
-    ...rows.map((row) => ({ text: format(row.user, String(row.pid), row.command), isSleep: listed.some((l) => l.isSleep && l.text === row.line) })),
+    ...rows.map((row) => ({
+      text: format(row.user, String(row.pid), row.command),
+      isSleep: listed.some((l) => l.isSleep && l.text === row.line),
+    })),
   ];
 }
 
@@ -63,7 +86,9 @@ function question({ number, answer }: QuestionSection, s: Styler, wrap: Fit): st
   const title = `${number}. ${answer.question}`;
   const cause = unexplained ? s.red(s.bold(`${UNEXPLAINED}: labvm cannot name a cause`)) : s.cyan(answer.cause);
   return [
-    ...wrap(unexplained ? `${title} [${UNEXPLAINED}]` : title, '', '   ').map((line) => (unexplained ? s.red(s.bold(line)) : s.bold(line))),
+    ...wrap(unexplained ? `${title} [${UNEXPLAINED}]` : title, '', '   ').map((line) =>
+      unexplained ? s.red(s.bold(line)) : s.bold(line),
+    ),
     ...wrap(answer.answer, `   ${s.bold('Answer:')} `, '           '),
     '   Evidence:',
     ...answer.evidence.flatMap((item) => wrap(item, '     - ', '       ')),
@@ -76,7 +101,9 @@ function controls(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
   if (report.answers.controls.length === 0) return [];
   const lines = report.answers.controls.flatMap((control) => [
     ...wrap(`${s.bold(control.name)}: ${control.description}`, '  ', '    '),
-    ...control.answers.flatMap((a) => wrap(`${SHORT_TITLES[a.kind]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      ')),
+    ...control.answers.flatMap((a) =>
+      wrap(`${SHORT_TITLES[a.kind]}: ${a.answer} [${causeSummary(a)}]`, '    - ', '      '),
+    ),
   ]);
   return [s.bold('Controls'), ...lines];
 }
@@ -86,7 +113,11 @@ function commands(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
     ...wrap(command, '  $ ', '      '),
     ...(result ? result.split('\n').flatMap((line) => wrap(line, '    # ', '      ').map(s.dim)) : []),
   ]);
-  return [s.bold('The same steps by hand'), ...wrap('What labvm did, as commands with this run\'s values:').map(s.dim), ...lines];
+  return [
+    s.bold('The same steps by hand'),
+    ...wrap("What labvm did, as commands with this run's values:").map(s.dim),
+    ...lines,
+  ];
 }
 
 function footer(report: ExerciseReport, s: Styler, wrap: Fit): string[] {
@@ -108,5 +139,8 @@ export function renderTerminal(report: ExerciseReport, options: { color: boolean
     commands(report, s, fit),
     footer(report, s, fit),
   ];
-  return `${blocks.filter((b) => b.length).map((b) => b.join('\n')).join('\n\n')}\n`;
+  return `${blocks
+    .filter((b) => b.length)
+    .map((b) => b.join('\n'))
+    .join('\n\n')}\n`;
 }

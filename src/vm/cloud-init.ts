@@ -52,7 +52,8 @@ export function renderUserData(input: UserDataInput): RenderedUserData {
   if (doc.errors.length > 0) {
     throw new Error(`${templatePath} is not valid YAML: ${doc.errors[0]!.message}`);
   }
-  const set = (path: readonly unknown[], value: string, type: Scalar.Type) => setScalar(doc, templatePath, path, value, type);
+  const set = (path: readonly unknown[], value: string, type: Scalar.Type) =>
+    setScalar(doc, templatePath, path, value, type);
   set(['ssh_authorized_keys', 0], clientPublicKey, Scalar.PLAIN);
   set(['ssh_keys', 'ed25519_public'], host.publicKey, Scalar.PLAIN);
   set(['ssh_keys', 'ed25519_private'], host.privateKey, Scalar.BLOCK_LITERAL);
@@ -73,7 +74,13 @@ function stringify(doc: Document): string {
 
 // Only fills slots the template already has: a renamed or missing slot is a template bug,
 // and silently adding a key elsewhere would hide it.
-function setScalar(doc: Document, templatePath: string, path: readonly unknown[], value: string, type: Scalar.Type): void {
+function setScalar(
+  doc: Document,
+  templatePath: string,
+  path: readonly unknown[],
+  value: string,
+  type: Scalar.Type,
+): void {
   const node = doc.getIn(path, true);
   if (!(node instanceof Scalar)) {
     throw new Error(`${templatePath} has no value at ${path.join('.')} for labvm to fill in`);
@@ -84,15 +91,17 @@ function setScalar(doc: Document, templatePath: string, path: readonly unknown[]
 
 function installScriptIndex(doc: Document, templatePath: string): number {
   const files = doc.get('write_files', true);
-  const index = files instanceof YAMLSeq
-    ? files.items.findIndex((item) => item instanceof YAMLMap && item.get('path') === INSTALL_SCRIPT_PATH)
-    : -1;
+  const index =
+    files instanceof YAMLSeq
+      ? files.items.findIndex((item) => item instanceof YAMLMap && item.get('path') === INSTALL_SCRIPT_PATH)
+      : -1;
   if (index < 0) throw new Error(`${templatePath} has no write_files entry for ${INSTALL_SCRIPT_PATH}`);
   return index;
 }
 
 const ED25519_PUBLIC_LINE = /^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$/;
-const OPENSSH_PRIVATE_BLOCK = /^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+\n-----END OPENSSH PRIVATE KEY-----$/;
+const OPENSSH_PRIVATE_BLOCK =
+  /^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+\n-----END OPENSSH PRIVATE KEY-----$/;
 
 // Error messages never quote the given value: it might be private key material.
 function checkPublicKey(name: string, key: unknown): string {

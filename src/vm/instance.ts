@@ -45,31 +45,46 @@ export async function restorePinnedFiles(state: InstanceState, record: InstanceR
 /** An ssh_config so `ssh -F <file> labvm-<name>` reaches the VM with the same pinned trust as labvm. */
 export async function writeSshConfig(state: InstanceState, address: string): Promise<void> {
   const quote = (path: string) => `"${path}"`;
-  await state.write('sshConfig', [
-    `Host ${hostAlias(state.name)}`,
-    `  HostName ${address}`,
-    `  User ${VM_USER}`,
-    `  IdentityFile ${quote(state.path('clientKey'))}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${quote(state.path('knownHosts'))}`,
-    `  HostKeyAlias ${hostAlias(state.name)}`,
-    '  StrictHostKeyChecking yes',
-    // Win32-OpenSSH has no ControlMaster, and an inherited ControlPath breaks connections there.
-    '  ControlMaster no',
-    '  ControlPath none',
-    '',
-  ].join('\n'));
+  await state.write(
+    'sshConfig',
+    [
+      `Host ${hostAlias(state.name)}`,
+      `  HostName ${address}`,
+      `  User ${VM_USER}`,
+      `  IdentityFile ${quote(state.path('clientKey'))}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${quote(state.path('knownHosts'))}`,
+      `  HostKeyAlias ${hostAlias(state.name)}`,
+      '  StrictHostKeyChecking yes',
+      // Win32-OpenSSH has no ControlMaster, and an inherited ControlPath breaks connections there.
+      '  ControlMaster no',
+      '  ControlPath none',
+      '',
+    ].join('\n'),
+  );
 }
 
-export async function instanceTarget(state: InstanceState, record: InstanceRecord, address: string): Promise<SshTarget> {
+export async function instanceTarget(
+  state: InstanceState,
+  record: InstanceRecord,
+  address: string,
+): Promise<SshTarget> {
   const privateKey = await state.read('clientKey');
   const recreate = `Run \`labvm down --name ${state.name}\` and \`labvm up --name ${state.name}\` to recreate the VM with new keys.`;
   if (!privateKey) {
-    throw new LabvmError(`labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`, 'trust', recreate);
+    throw new LabvmError(
+      `labvm's SSH key for "${state.name}" is missing (${state.path('clientKey')}).`,
+      'trust',
+      recreate,
+    );
   }
   const parsed = ssh2.utils.parseKey(privateKey);
   if (parsed instanceof Error) {
-    throw new LabvmError(`labvm's SSH key for "${state.name}" is damaged (${state.path('clientKey')}: ${parsed.message}).`, 'trust', recreate);
+    throw new LabvmError(
+      `labvm's SSH key for "${state.name}" is damaged (${state.path('clientKey')}: ${parsed.message}).`,
+      'trust',
+      recreate,
+    );
   }
   return {
     host: address,
@@ -88,8 +103,11 @@ function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
   try {
     return publicKeyBlob(record.hostPublicKey);
   } catch {
-    throw new LabvmError(`The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`, 'trust',
-      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`);
+    throw new LabvmError(
+      `The pinned host key in ${state.path('record')} is damaged, so labvm cannot trust the VM.`,
+      'trust',
+      `Run \`${labvmCommand('down', state.name)}\` and \`${upCommand(state.name)}\` to recreate the VM with new keys.`,
+    );
   }
 }
 
@@ -97,11 +115,19 @@ function pinnedKey(state: InstanceState, record: InstanceRecord): Buffer {
  * Connects straight to the VM's address when it answers from here, else through `multipass exec` (VirtualBox's
  * NAT, a VPN): either way one SSH connection, checked against the pinned host key.
  */
-export async function connectToInstance(state: InstanceState, record: InstanceRecord, address: string, readyTimeoutMs?: number,
-  multipass = new Multipass()): Promise<RemoteHost> {
+export async function connectToInstance(
+  state: InstanceState,
+  record: InstanceRecord,
+  address: string,
+  readyTimeoutMs?: number,
+  multipass = new Multipass(),
+): Promise<RemoteHost> {
   const target = await instanceTarget(state, record, address);
   if (await addressAnswers(address, target.port)) return RemoteHost.connect(target, readyTimeoutMs);
-  const via = { description: 'through `multipass exec` (the VM\'s address does not answer from here)', open: () => multipass.relayToSsh(state.name) };
+  const via = {
+    description: "through `multipass exec` (the VM's address does not answer from here)",
+    open: () => multipass.relayToSsh(state.name),
+  };
   return RemoteHost.connect({ ...target, via }, readyTimeoutMs);
 }
 

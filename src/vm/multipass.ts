@@ -13,7 +13,13 @@ export interface RunResult {
   stderr: string;
 }
 
-export type Runner = (executable: string, args: string[], stdin?: string, onStdout?: (chunk: string) => void, timeoutMs?: number) => Promise<RunResult>;
+export type Runner = (
+  executable: string,
+  args: string[],
+  stdin?: string,
+  onStdout?: (chunk: string) => void,
+  timeoutMs?: number,
+) => Promise<RunResult>;
 
 /** Multipass's exit code when its client stops waiting; labvm uses it too when it stops waiting for multipass. */
 export const CLIENT_TIMEOUT_EXIT = 5;
@@ -23,12 +29,18 @@ export const spawnRunner: Runner = async (executable, args, stdin, onStdout, tim
   const child = spawn(executable, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
   let stoppedWaiting = false;
   // Only the client is stopped: like Multipass's own timer, the daemon goes on with the VM.
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => (stoppedWaiting = child.kill()), Math.max(1, timeoutMs));
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => (stoppedWaiting = child.kill()), Math.max(1, timeoutMs));
   child.stdin.on('error', () => undefined); // the child may exit before reading stdin; its exit code tells why
   child.stdin.end(stdin ?? '');
   try {
     const { code, signal, stdout, stderr } = await collectOutput(child, onStdout);
-    if (stoppedWaiting) return { exitCode: CLIENT_TIMEOUT_EXIT, stdout, stderr: `${stderr}labvm stopped waiting for multipass: the timeout elapsed\n` };
+    if (stoppedWaiting)
+      return {
+        exitCode: CLIENT_TIMEOUT_EXIT,
+        stdout,
+        stderr: `${stderr}labvm stopped waiting for multipass: the timeout elapsed\n`,
+      };
     return { exitCode: code ?? (signal ? 128 : 1), stdout, stderr };
   } finally {
     clearTimeout(timer);
@@ -36,8 +48,16 @@ export const spawnRunner: Runner = async (executable, args, stdin, onStdout, tim
 };
 
 export type InstanceStateName =
-  | 'Running' | 'Stopped' | 'Deleted' | 'Starting' | 'Restarting' | 'Delayed Shutdown'
-  | 'Suspending' | 'Suspended' | 'Unknown' | 'Unavailable';
+  | 'Running'
+  | 'Stopped'
+  | 'Deleted'
+  | 'Starting'
+  | 'Restarting'
+  | 'Delayed Shutdown'
+  | 'Suspending'
+  | 'Suspended'
+  | 'Unknown'
+  | 'Unavailable';
 
 export interface InstanceInfo {
   name: string;
@@ -64,10 +84,16 @@ export type LaunchOutcome = 'launched' | 'still-provisioning';
 
 /** A LabvmError (kind 'vm'), so the CLI shows Multipass's own message and exits 4 instead of reporting a labvm bug. */
 export class MultipassError extends LabvmError {
-  constructor(readonly command: string, readonly result: RunResult) {
+  constructor(
+    readonly command: string,
+    readonly result: RunResult,
+  ) {
     const said = firstLine(result.stderr);
-    super(said || `multipass ${command} exited with ${result.exitCode} and printed no reason.`, 'vm',
-      `${said ? 'Multipass\'s own words are above; ' : ''}\`multipass list\` shows the instances, and Multipass's log has more detail. Then run the labvm command again.`);
+    super(
+      said || `multipass ${command} exited with ${result.exitCode} and printed no reason.`,
+      'vm',
+      `${said ? "Multipass's own words are above; " : ''}\`multipass list\` shows the instances, and Multipass's log has more detail. Then run the labvm command again.`,
+    );
     this.name = 'MultipassError';
   }
 }
@@ -111,7 +137,11 @@ export class Multipass {
   async preflight(): Promise<{ client: string; daemon: string }> {
     const versions = await this.versions();
     if (!versions.daemon) {
-      throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
+      throw new LabvmError(
+        'The Multipass daemon (multipassd) is not answering.',
+        'prerequisite',
+        multipassDaemonHint(),
+      );
     }
     return { client: versions.client, daemon: versions.daemon };
   }
@@ -120,8 +150,11 @@ export class Multipass {
   async versions(): Promise<{ client: string; daemon?: string }> {
     const result = await this.run(['version', '--format', 'json'], { allowFailure: true });
     if (result.exitCode !== 0) {
-      throw new LabvmError(`\`${this.executable} version\` failed: ${firstLine(result.stderr) || `exit ${result.exitCode}, and it printed no reason`}.`, 'prerequisite',
-        `Check that "${this.executable}" is Multipass (set LABVM_MULTIPASS to the multipass executable, or unset it). ${multipassInstallHint()}`);
+      throw new LabvmError(
+        `\`${this.executable} version\` failed: ${firstLine(result.stderr) || `exit ${result.exitCode}, and it printed no reason`}.`,
+        'prerequisite',
+        `Check that "${this.executable}" is Multipass (set LABVM_MULTIPASS to the multipass executable, or unset it). ${multipassInstallHint()}`,
+      );
     }
     const versions = parseJson<{ multipass?: string; multipassd?: string }>(result.stdout, 'version');
     return { client: versions.multipass ?? 'unknown', daemon: versions.multipassd };
@@ -142,17 +175,28 @@ export class Multipass {
 
   async launch(options: LaunchOptions): Promise<LaunchOutcome> {
     const args = [
-      'launch', options.image,
-      '--name', options.name,
-      '--cpus', String(options.cpus),
-      '--memory', options.memory,
-      '--disk', options.disk,
+      'launch',
+      options.image,
+      '--name',
+      options.name,
+      '--cpus',
+      String(options.cpus),
+      '--memory',
+      options.memory,
+      '--disk',
+      options.disk,
       // No --timeout: Multipass's own per-phase waits (300 s) may give up early, after which labvm follows the VM;
       // labvm's deadline bounds the whole launch, image download included.
-      '--cloud-init', '-', // stdin: the snap-confined client cannot read /tmp or hidden folders
+      '--cloud-init',
+      '-', // stdin: the snap-confined client cannot read /tmp or hidden folders
     ];
     const onStdout = options.onProgress && progressLines(options.onProgress);
-    const result = await this.run(args, { stdin: options.userData, allowFailure: true, onStdout, timeoutMs: options.timeoutSeconds * 1000 });
+    const result = await this.run(args, {
+      stdin: options.userData,
+      allowFailure: true,
+      onStdout,
+      timeoutMs: options.timeoutSeconds * 1000,
+    });
     if (result.exitCode === 0) return 'launched';
     if (isLaunchTimeout(result)) return 'still-provisioning';
     throw new MultipassError('launch', result);
@@ -162,7 +206,9 @@ export class Multipass {
   async list(): Promise<InstanceInfo[]> {
     const result = await this.run(['list', '--format', 'json']);
     const parsed = parseJson<{ list?: Array<RawInfo & { name?: string }> }>(result.stdout, 'list');
-    return (parsed.list ?? []).filter((raw) => typeof raw.name === 'string').map((raw) => toInstanceInfo(raw.name!, raw));
+    return (parsed.list ?? [])
+      .filter((raw) => typeof raw.name === 'string')
+      .map((raw) => toInstanceInfo(raw.name!, raw));
   }
 
   async start(name: string): Promise<void> {
@@ -179,11 +225,19 @@ export class Multipass {
    * image has (cloud-init is written in it); the SSH on top of it still checks the pinned host key.
    */
   relayToSsh(name: string): Duplex {
-    const child = spawn(this.executable, ['exec', name, '--', 'python3', '-c', SSH_RELAY], { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawn(this.executable, ['exec', name, '--', 'python3', '-c', SSH_RELAY], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
     const started = Date.now();
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('close', (code) => debug('multipass', `multipass exec ${name} -- python3 -c <relay to 127.0.0.1:22> -> exit ${code}${stderr ? `: ${firstLine(stderr)}` : ''} (${Date.now() - started} ms)`));
+    child.on('close', (code) =>
+      debug(
+        'multipass',
+        `multipass exec ${name} -- python3 -c <relay to 127.0.0.1:22> -> exit ${code}${stderr ? `: ${firstLine(stderr)}` : ''} (${Date.now() - started} ms)`,
+      ),
+    );
     const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
     child.on('error', (error) => stream.destroy(error));
     stream.on('close', () => child.kill());
@@ -210,27 +264,48 @@ export class Multipass {
     let result: RunResult;
     try {
       // Only the arguments are logged: stdin can be user-data with the VM's private host key.
-      result = await timed('multipass', `multipass ${args.join(' ')}`,
-        () => this.runner(this.executable, args, options.stdin, options.onStdout, options.timeoutMs), (r) => `exit ${r.exitCode}`);
+      result = await timed(
+        'multipass',
+        `multipass ${args.join(' ')}`,
+        () => this.runner(this.executable, args, options.stdin, options.onStdout, options.timeoutMs),
+        (r) => `exit ${r.exitCode}`,
+      );
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        throw new LabvmError(`The multipass command was not found (looked for "${this.executable}").`, 'prerequisite', multipassInstallHint(),
-          undefined, { cause: error });
+        throw new LabvmError(
+          `The multipass command was not found (looked for "${this.executable}").`,
+          'prerequisite',
+          multipassInstallHint(),
+          undefined,
+          { cause: error },
+        );
       }
       if (code === 'EACCES' || code === 'ENOTDIR' || code === 'EISDIR') {
-        throw new LabvmError(`"${this.executable}" cannot be run as a program (${code}: not an executable file).`, 'prerequisite',
-          'Point LABVM_MULTIPASS at the multipass executable itself (a file with execute permission, not a folder), or unset it.');
+        throw new LabvmError(
+          `"${this.executable}" cannot be run as a program (${code}: not an executable file).`,
+          'prerequisite',
+          'Point LABVM_MULTIPASS at the multipass executable itself (a file with execute permission, not a folder), or unset it.',
+        );
       }
       if (code === 'EINVAL') {
         // Node refuses to run .cmd/.bat files without a shell (CVE-2024-27980); labvm never uses one.
-        throw new LabvmError(`"${this.executable}" cannot be run as a program (${code}).`, 'prerequisite',
-          'Point LABVM_MULTIPASS at the multipass executable itself (multipass.exe on Windows), or unset it.', undefined, { cause: error });
+        throw new LabvmError(
+          `"${this.executable}" cannot be run as a program (${code}).`,
+          'prerequisite',
+          'Point LABVM_MULTIPASS at the multipass executable itself (multipass.exe on Windows), or unset it.',
+          undefined,
+          { cause: error },
+        );
       }
       throw error;
     }
     if (/cannot connect to the multipass socket/.test(result.stderr)) {
-      throw new LabvmError('The Multipass daemon (multipassd) is not answering.', 'prerequisite', multipassDaemonHint());
+      throw new LabvmError(
+        'The Multipass daemon (multipassd) is not answering.',
+        'prerequisite',
+        multipassDaemonHint(),
+      );
     }
     if (result.exitCode !== 0 && !options.allowFailure) throw new MultipassError(args[0]!, result);
     return result;
@@ -262,7 +337,10 @@ export function isLaunchTimeout(result: RunResult): boolean {
 export function progressLines(onLine: (line: string) => void): (chunk: string) => void {
   let last = '';
   return (chunk) => {
-    for (const piece of chunk.replace(SPINNER_TICK, '').replace(ANSI, '\n').split(/[\r\n]+/)) {
+    for (const piece of chunk
+      .replace(SPINNER_TICK, '')
+      .replace(ANSI, '\n')
+      .split(/[\r\n]+/)) {
       const line = piece.replace(/^[\s|/\\-]+$/, '').trim();
       if (line && line !== last) onLine((last = line));
     }
@@ -273,8 +351,13 @@ function parseJson<T>(text: string, command: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new LabvmError(`multipass ${command} printed output labvm could not read as JSON.`, 'prerequisite',
-      'Check that `multipass version` works and that Multipass is 1.16 or newer.', text.slice(0, 500), { cause: error });
+    throw new LabvmError(
+      `multipass ${command} printed output labvm could not read as JSON.`,
+      'prerequisite',
+      'Check that `multipass version` works and that Multipass is 1.16 or newer.',
+      text.slice(0, 500),
+      { cause: error },
+    );
   }
 }
 

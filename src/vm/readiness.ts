@@ -10,7 +10,10 @@ import type { InstanceInfo, Multipass } from './multipass.js';
 /** The checks `up` follows, in order. Each polls until ready or until the deadline. */
 
 export class Deadline {
-  constructor(readonly at: number, readonly totalSeconds: number) {}
+  constructor(
+    readonly at: number,
+    readonly totalSeconds: number,
+  ) {}
 
   static in(seconds: number): Deadline {
     return new Deadline(Date.now() + seconds * 1000, seconds);
@@ -22,7 +25,9 @@ export class Deadline {
 
   /** The time-out error; `cause` is what the last attempt saw. */
   expired(what: string, hint: string, cause?: unknown): LabvmError {
-    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint, undefined, { cause });
+    return new LabvmError(`Timed out after ${this.totalSeconds}s waiting for ${what}.`, 'timeout', hint, undefined, {
+      cause,
+    });
   }
 }
 
@@ -32,48 +37,92 @@ const POLL = { intervalMs: 500, factor: 1.5, maxIntervalMs: 5_000, randomize: tr
 const NO_ADDRESS_LIMIT_MS = 120_000;
 
 /** Waits until Multipass reports the instance Running with a valid IPv4 (skipping [] and ["N/A"]). */
-export async function waitForAddress(multipass: Multipass, name: string, deadline: Deadline, update: (detail: string) => void): Promise<InstanceInfo> {
+export async function waitForAddress(
+  multipass: Multipass,
+  name: string,
+  deadline: Deadline,
+  update: (detail: string) => void,
+): Promise<InstanceInfo> {
   let runningSince: number | undefined;
-  return retry(async () => {
-    const info = await multipass.info(name);
-    if (!info) throw new StopRetrying(new LabvmError(`The instance "${name}" disappeared while labvm was waiting for it.`, 'vm', `Run \`${upCommand(name)}\` again.`));
-    if (info.state === 'Running' && info.ipv4) return info;
-    if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
-      throw new StopRetrying(new LabvmError(`The VM "${name}" runs but Multipass reports no reachable IP address.`, 'vm',
-        `On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`));
-    }
-    update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
-    throw new NotYet(`instance is ${info.state}${info.ipv4 ? '' : ' without an IP address'}`);
-  }, {
-    ...POLL,
-    timeoutMs: deadline.remainingMs,
-    // Multipass's own failure, when that is what kept it from answering, says more than a time-out.
-    timeoutError: (last) => (last instanceof LabvmError ? last : deadline.expired('the VM to get an IP address',
-      `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`, last)),
-  });
+  return retry(
+    async () => {
+      const info = await multipass.info(name);
+      if (!info)
+        throw new StopRetrying(
+          new LabvmError(
+            `The instance "${name}" disappeared while labvm was waiting for it.`,
+            'vm',
+            `Run \`${upCommand(name)}\` again.`,
+          ),
+        );
+      if (info.state === 'Running' && info.ipv4) return info;
+      if (info.state === 'Running' && Date.now() - (runningSince ??= Date.now()) > NO_ADDRESS_LIMIT_MS) {
+        throw new StopRetrying(
+          new LabvmError(
+            `The VM "${name}" runs but Multipass reports no reachable IP address.`,
+            'vm',
+            `On Windows with VirtualBox, Multipass VMs have no IP reachable from the host: use Hyper-V (Windows Pro), or a bridged network. Then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`,
+          ),
+        );
+      }
+      update(`${info.state}${info.ipv4 ? '' : ', no IP address yet'}`);
+      throw new NotYet(`instance is ${info.state}${info.ipv4 ? '' : ' without an IP address'}`);
+    },
+    {
+      ...POLL,
+      timeoutMs: deadline.remainingMs,
+      // Multipass's own failure, when that is what kept it from answering, says more than a time-out.
+      timeoutError: (last) =>
+        last instanceof LabvmError
+          ? last
+          : deadline.expired(
+              'the VM to get an IP address',
+              `Check \`multipass info ${name}\`, then run \`${upCommand(name)}\` again: it resumes.`,
+              last,
+            ),
+    },
+  );
 }
 
 /** Connects with the pinned host key, retrying while sshd is not yet up; a wrong host key is never retried. */
-export async function waitForSsh(state: InstanceState, record: InstanceRecord, address: string, deadline: Deadline, update: (detail: string) => void): Promise<RemoteHost> {
-  return retry(async () => {
-    try {
-      return await connectToInstance(state, record, address, Math.min(20_000, Math.max(1_000, deadline.remainingMs)));
-    } catch (error) {
-      if (error instanceof LabvmError && (error.kind === 'trust' || error.kind === 'usage')) throw new StopRetrying(error);
-      throw error;
-    }
-  }, {
-    ...POLL,
-    timeoutMs: deadline.remainingMs,
-    onRetry: (error) => update(errorMessage(error).replace(/^VM "[^"]+": /, '')),
-    timeoutError: (last) => deadline.expired(`SSH on ${address}:22`,
-      `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`, last),
-  });
+export async function waitForSsh(
+  state: InstanceState,
+  record: InstanceRecord,
+  address: string,
+  deadline: Deadline,
+  update: (detail: string) => void,
+): Promise<RemoteHost> {
+  return retry(
+    async () => {
+      try {
+        return await connectToInstance(state, record, address, Math.min(20_000, Math.max(1_000, deadline.remainingMs)));
+      } catch (error) {
+        if (error instanceof LabvmError && (error.kind === 'trust' || error.kind === 'usage'))
+          throw new StopRetrying(error);
+        throw error;
+      }
+    },
+    {
+      ...POLL,
+      timeoutMs: deadline.remainingMs,
+      onRetry: (error) => update(errorMessage(error).replace(/^VM "[^"]+": /, '')),
+      timeoutError: (last) =>
+        deadline.expired(
+          `SSH on ${address}:22`,
+          `A VPN or firewall can block the VM network; check \`multipass info ${state.name}\` and try \`${upCommand(state.name)}\` again (it resumes).`,
+          last,
+        ),
+    },
+  );
 }
 
 export type CloudInitStatus = 'done' | 'error' | 'degraded' | 'running' | 'not started' | 'disabled' | 'unknown';
 
-export async function cloudInitStatus(remote: RemoteHost, wait = false, timeoutMs?: number): Promise<{ status: CloudInitStatus; output: string }> {
+export async function cloudInitStatus(
+  remote: RemoteHost,
+  wait = false,
+  timeoutMs?: number,
+): Promise<{ status: CloudInitStatus; output: string }> {
   const result = await remote.run(`cloud-init status${wait ? ' --wait' : ''} --long`, { timeoutMs });
   const output = result.stdout + result.stderr;
   const extended = /^extended_status:\s*(.+)$/m.exec(output)?.[1]?.trim();
@@ -98,23 +147,36 @@ export interface CloudInitOutcome {
  * The marker, written last by labvm's runcmd and only when every step succeeded, is the success check; cloud-init's
  * own status is reported beside it (newer releases say "degraded" for warnings that do not matter here).
  */
-export async function waitForCloudInit(remote: RemoteHost, name: string, deadline: Deadline,
-  update: (detail: string) => void = () => undefined): Promise<CloudInitOutcome> {
+export async function waitForCloudInit(
+  remote: RemoteHost,
+  name: string,
+  deadline: Deadline,
+  update: (detail: string) => void = () => undefined,
+): Promise<CloudInitOutcome> {
   const provisioned = () => isProvisioned(remote);
   if (await provisioned()) return { summary: `provisioned (${PROVISIONED_MARKER})`, alreadyProvisioned: true };
   const stopFollowing = followCloudInitLog(remote, deadline, update);
   const { status, output } = await cloudInitStatus(remote, true, deadline.remainingMs).finally(stopFollowing);
   if (await provisioned()) {
-    return { summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`, alreadyProvisioned: false };
+    return {
+      summary: status === 'done' ? 'status: done' : `provisioned; cloud-init status: ${status}`,
+      alreadyProvisioned: false,
+    };
   }
   if (status === 'running' || (status === 'unknown' && deadline.remainingMs === 0)) {
-    throw deadline.expired('cloud-init to finish', `It may still be installing Docker: run \`${upCommand(name)}\` again to keep following it.`);
+    throw deadline.expired(
+      'cloud-init to finish',
+      `It may still be installing Docker: run \`${upCommand(name)}\` again to keep following it.`,
+    );
   }
   // The table of authorized keys and the host key banner that end the log say nothing about the failure.
   const log = await remote.run(`${LOG_NOISE} /var/log/cloud-init-output.log | tail -n 25`);
-  throw new LabvmError(`cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`, 'vm',
+  throw new LabvmError(
+    `cloud-init finished with status "${status}" on the VM, and labvm's provisioning did not complete: Docker may not be installed.`,
+    'vm',
     `Read the log with \`multipass exec ${name} -- sudo cat /var/log/cloud-init-output.log\`, then \`${labvmCommand('down', name)}\` and \`${upCommand(name)}\`.`,
-    `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`);
+    `${output.trim()}\n--- last lines of /var/log/cloud-init-output.log ---\n${log.stdout.trim()}`,
+  );
 }
 
 // The lines of the output log that say nothing about progress: key tables and banners.
@@ -126,12 +188,16 @@ function followCloudInitLog(remote: RemoteHost, deadline: Deadline, update: (det
   const stop = new AbortController();
   update('waiting for cloud-init');
   const sample = async () => {
-    const line = (await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`)).stdout.trim();
+    const line = (
+      await remote.run(`tail -n 30 /var/log/cloud-init-output.log 2>/dev/null | ${LOG_NOISE} | tail -n 1`)
+    ).stdout.trim();
     if (line && !stop.signal.aborted) update(`waiting for cloud-init: ${line}`);
     throw new NotYet('cloud-init is still running');
   };
   // Sampling ends with the wait (stop) or the deadline; its failures only mean no new detail.
-  retry(sample, { timeoutMs: deadline.remainingMs, intervalMs: LOG_SAMPLE_MS, signal: stop.signal }).catch(() => undefined);
+  retry(sample, { timeoutMs: deadline.remainingMs, intervalMs: LOG_SAMPLE_MS, signal: stop.signal }).catch(
+    () => undefined,
+  );
   return () => stop.abort();
 }
 
@@ -152,7 +218,12 @@ export async function dockerVersion(remote: RemoteHost, name?: string): Promise<
     return (await remote.docker.api.version()).Version;
   } catch (error) {
     if (error instanceof LabvmError) throw error;
-    throw new LabvmError(`Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`, 'vm',
-      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`, undefined, { cause: error });
+    throw new LabvmError(
+      `Docker on ${remote.target.label} did not answer: ${dockerErrorMessage(error)}.`,
+      'vm',
+      `Check Docker there with \`sudo systemctl status docker\`${name ? `, or run \`${upCommand(name)}\` again` : ''}.`,
+      undefined,
+      { cause: error },
+    );
   }
 }

@@ -16,7 +16,8 @@ export function parseArgs(
   switchOptions: Record<string, string[]> = {},
 ): Args {
   const lookup = new Map<string, { key: string; takesValue: boolean }>();
-  for (const [key, flags] of Object.entries(valueOptions)) for (const f of flags) lookup.set(f, { key, takesValue: true });
+  for (const [key, flags] of Object.entries(valueOptions))
+    for (const f of flags) lookup.set(f, { key, takesValue: true });
   const globals = { verbose: ['-v', '-vv', '-vvv', '-vvvv', '--verbose'], help: ['-h', '--help'] };
   for (const [key, flags] of Object.entries({ ...globals, ...switchOptions }))
     for (const f of flags) lookup.set(f, { key, takesValue: false });

@@ -86,7 +86,9 @@ export function infoTable(name: string, info: InfoJson): string {
   const row = (label: string, value: string) => `${`${label}:`.padEnd(16)}${value}\n`;
   const running = info.state === 'Running';
   const usage = (used?: string | number, total?: string | number) =>
-    used === undefined || total === undefined ? '--' : `${formatBinary(Number(used))} out of ${formatBinary(Number(total))}`;
+    used === undefined || total === undefined
+      ? '--'
+      : `${formatBinary(Number(used))} out of ${formatBinary(Number(total))}`;
   return [
     row('Name', name),
     row('State', info.state),
@@ -124,16 +126,17 @@ export async function list(argv: string[]): Promise<number> {
     release: `Ubuntu ${i.labels[`${LABEL}.image-release`] ?? ''}`.trim(),
     state: i.state,
   }));
-  if (format === 'json') return printJson({ list: rows }), 0;
-  if (format === 'yaml') return out(YAML.stringify(Object.fromEntries(rows.map((r) => [r.name, [r]])))), 0;
+  if (format === 'json') return (printJson({ list: rows }), 0);
+  if (format === 'yaml') return (out(YAML.stringify(Object.fromEntries(rows.map((r) => [r.name, [r]])))), 0);
   if (format === 'csv') {
     out('Name,State,IPv4,IPv6,Release,AllIPv4\n');
     for (const r of rows) out(`${r.name},${r.state},${r.ipv4[0] ?? ''},,${r.release},"${r.ipv4.join(',')}"\n`);
     return 0;
   }
-  if (rows.length === 0) return out('No instances found.\n'), 0;
+  if (rows.length === 0) return (out('No instances found.\n'), 0);
   const width = Math.max(24, ...rows.map((r) => r.name.length + 2));
   out(`${'Name'.padEnd(width)}${'State'.padEnd(18)}${'IPv4'.padEnd(17)}Image\n`);
-  for (const r of rows) out(`${r.name.padEnd(width)}${r.state.padEnd(18)}${(r.ipv4[0] ?? '--').padEnd(17)}${r.release}\n`);
+  for (const r of rows)
+    out(`${r.name.padEnd(width)}${r.state.padEnd(18)}${(r.ipv4[0] ?? '--').padEnd(17)}${r.release}\n`);
   return 0;
 }

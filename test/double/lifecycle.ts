@@ -40,7 +40,11 @@ export async function start(argv: string[]): Promise<number> {
 }
 
 export async function stop(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { time: ['-t', '--time'] }, { all: ['--all'], cancel: ['-c', '--cancel'], force: ['--force'] });
+  const args = parseArgs(
+    argv,
+    { time: ['-t', '--time'] },
+    { all: ['--all'], cancel: ['-c', '--cancel'], force: ['--force'] },
+  );
   const { names, all } = namesOrAll(args);
   const targets = await selectInstances('stop', names, all, false);
   if (args.switches.has('cancel')) return 0;
@@ -68,7 +72,11 @@ export async function deleteCommand(argv: string[]): Promise<number> {
 }
 
 export async function exec(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { workdir: ['-d', '--working-directory'] }, { noMap: ['-n', '--no-map-working-directory'] });
+  const args = parseArgs(
+    argv,
+    { workdir: ['-d', '--working-directory'] },
+    { noMap: ['-n', '--no-map-working-directory'] },
+  );
   const [name, ...inline] = args.positional;
   const command = [...inline, ...args.afterDashDash];
   if (name === undefined || command.length === 0) throw usageError('Wrong number of arguments');
@@ -81,6 +89,10 @@ export async function exec(argv: string[]): Promise<number> {
   const tty = process.stdin.isTTY && process.stdout.isTTY ? ['-t'] : [];
   const env = ['USER=ubuntu', 'LOGNAME=ubuntu', 'SHELL=/bin/bash'].flatMap((e) => ['-e', e]);
   const workdir = args.values.get('workdir') ?? '/home/ubuntu';
-  const result = await $({ stdio: 'inherit', nothrow: true, quiet: true })`docker exec -i ${tty} -u ubuntu -w ${workdir} ${env} ${instance!.container} ${command}`;
+  const result = await $({
+    stdio: 'inherit',
+    nothrow: true,
+    quiet: true,
+  })`docker exec -i ${tty} -u ubuntu -w ${workdir} ${env} ${instance!.container} ${command}`;
   return result.exitCode ?? 255;
 }

@@ -47,7 +47,16 @@ async function get(argv: string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  version, launch, info, list, ls: list, start, stop, delete: deleteCommand, exec, get,
+  version,
+  launch,
+  info,
+  list,
+  ls: list,
+  start,
+  stop,
+  delete: deleteCommand,
+  exec,
+  get,
 };
 
 async function main(argv: string[]): Promise<number> {

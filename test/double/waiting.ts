@@ -32,7 +32,12 @@ export async function waitForCloudInit(cmd: string, name: string, timeoutS: numb
  * The client-side `--timeout` timer: when it fires, waits for `settled` (the daemon's side of the work
  * that must not be cut short), prints `message` and exits 5. The instance is left as it is.
  */
-export function startClientTimer(timeoutS: number | undefined, spinner: Spinner, message: string, settled: () => Promise<unknown>) {
+export function startClientTimer(
+  timeoutS: number | undefined,
+  spinner: Spinner,
+  message: string,
+  settled: () => Promise<unknown>,
+) {
   if (timeoutS === undefined) return () => undefined;
   const timer = setTimeout(() => {
     void settled()

@@ -283,8 +283,15 @@ describe('labvm shell, exec, doctor, list, stop and start', { skip, concurrency:
     );
     const refused = await lab.run(['exec', '--name', name, '--', 'true']);
     assert.equal(refused.code, 4);
-    assert.match(refused.stderr, new RegExp(`${name} is stopped .*\\n {2}next: Run \`labvm up --name ${name}\` to start it\\.`));
-    assert.match(refused.stderr, new RegExp(`debug log: ${join(lab.home, name, 'logs')}\\S+-exec\\.log`), 'a failure says where its log is');
+    assert.match(
+      refused.stderr,
+      new RegExp(`${name} is stopped .*\\n {2}next: Run \`labvm up --name ${name}\` to start it\\.`),
+    );
+    assert.match(
+      refused.stderr,
+      new RegExp(`debug log: ${join(lab.home, name, 'logs')}\\S+-exec\\.log`),
+      'a failure says where its log is',
+    );
 
     const started = await lab.run(['start', '--name', name]);
     assert.equal(started.code, 0, started.stderr);

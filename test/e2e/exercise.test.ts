@@ -5,7 +5,19 @@ import { tmpdir } from 'node:os';
 import { generateEd25519 } from '../../src/vm/keys.js';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { LabvmEnv, NGINX_BASE_IMAGE, docker, e2eUnavailable, finished, interruptWhen, inVm, loadImageIntoVm, purgeInstance, standinContainer, uniqueName } from '../support/labvm.js';
+import {
+  LabvmEnv,
+  NGINX_BASE_IMAGE,
+  docker,
+  e2eUnavailable,
+  finished,
+  interruptWhen,
+  inVm,
+  loadImageIntoVm,
+  purgeInstance,
+  standinContainer,
+  uniqueName,
+} from '../support/labvm.js';
 
 /** labvm exercise on a real VM stand-in; the test checks the answers against what it observes itself. */
 
@@ -44,7 +56,11 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(containers, '', 'no container is left in the VM');
     const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
     assert.equal(processes, '', 'no sleep or nsenter process is left in the VM');
-    assert.equal(inVm(name, 'ls /tmp | grep labvm-nsenter || true').stdout.trim(), '', 'no nsenter error file is left in the VM');
+    assert.equal(
+      inVm(name, 'ls /tmp | grep labvm-nsenter || true').stdout.trim(),
+      '',
+      'no nsenter error file is left in the VM',
+    );
   }
 
   /** Watches every `sleep 600` in the VM while labvm runs, reading NSpid from /proc itself. */
@@ -54,7 +70,15 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     const loop = (async () => {
       while (running) {
         const out = inVm(name, 'for p in $(pgrep -x sleep); do grep NSpid /proc/$p/status; done 2>/dev/null').stdout;
-        for (const line of out.split('\n')) if (line.trim()) seen.add(line.replace(/^NSpid:\s*/, '').trim().split(/\s+/).join(' '));
+        for (const line of out.split('\n'))
+          if (line.trim())
+            seen.add(
+              line
+                .replace(/^NSpid:\s*/, '')
+                .trim()
+                .split(/\s+/)
+                .join(' '),
+            );
         await delay(50);
       }
     })();
@@ -72,13 +96,20 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
 
       assert.equal(sshLogins() - loginsBefore, 1, 'the whole run used one SSH connection');
       assert.equal(report.environment.method, method);
-      assert.equal((report as ReportJson & { environment: { target: string } }).environment.target, name, 'the bare instance name, as the README says');
+      assert.equal(
+        (report as ReportJson & { environment: { target: string } }).environment.target,
+        name,
+        'the bare instance name, as the README says',
+      );
       assert.equal(report.evidence.container.http.status, 200, 'nginx answered on port 8080');
       assert.equal(report.evidence.container.http.port, 8080);
 
       // Question 1: the test read NSpid itself while the sleep lived.
       assert.equal(report.pid.nspid.length, 2);
-      assert.ok(nspidSeenByTest.has(report.pid.nspid.join(' ')), `NSpid ${report.pid.nspid.join(' ')} seen by the test in ${[...nspidSeenByTest].join(', ')}`);
+      assert.ok(
+        nspidSeenByTest.has(report.pid.nspid.join(' ')),
+        `NSpid ${report.pid.nspid.join(' ')} seen by the test in ${[...nspidSeenByTest].join(', ')}`,
+      );
       assert.equal(report.pid.host, report.pid.nspid[0]);
       assert.equal(report.pid.container, report.pid.nspid[1]);
       assert.equal(report.pid.same, false);
@@ -104,7 +135,10 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(run.code, 0, run.stderr);
     const controls = (JSON.parse(run.stdout) as ReportJson).controls;
     const noFork = controls.find((control) => control.name === 'no-fork');
-    assert.deepEqual(noFork?.answers.map((answer) => answer.cause), ['outside-pid-namespace', 'outside-pid-namespace']);
+    assert.deepEqual(
+      noFork?.answers.map((answer) => answer.cause),
+      ['outside-pid-namespace', 'outside-pid-namespace'],
+    );
     assert.equal(noFork?.answers[1]?.processSurvived, true);
     const unconfined = controls.find((control) => control.name === 'apparmor-unconfined');
     assert.equal(unconfined?.answers[1]?.killed, true);
@@ -115,9 +149,17 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     const file = join(lab.home, 'namespaces.md');
     const run = await lab.run(exercise('--report', file));
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC[+-]\d\d:\d\d\)/, 'local time with its offset');
+    assert.match(
+      run.stdout,
+      /started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC[+-]\d\d:\d\d\)/,
+      'local time with its offset',
+    );
     const markdown = await readFile(file, 'utf8');
-    for (const question of ['Is the PID the same inside and outside the container?', 'What happens to the process when the container is stopped?', 'Can the process be killed from inside the container?']) {
+    for (const question of [
+      'Is the PID the same inside and outside the container?',
+      'What happens to the process when the container is stopped?',
+      'Can the process be killed from inside the container?',
+    ]) {
       assert.ok(markdown.includes(question), question);
       assert.ok(run.stdout.includes(question), question);
     }
@@ -134,7 +176,10 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     // An image whose kill refuses like AppArmor would, on a host without AppArmor: labvm must not claim AppArmor.
     const refusing = 'labvm-test/nginx-refusing-kill:latest';
     const dockerfile = `FROM ${NGINX_BASE_IMAGE}\nRUN printf '#!/bin/sh\\necho "kill: ($1): Permission denied" >&2\\nexit 1\\n' > /usr/bin/kill && chmod 755 /usr/bin/kill\n`;
-    const build = docker(['exec', '-i', standinContainer(name), 'docker', 'build', '-q', '-t', refusing, '-'], dockerfile);
+    const build = docker(
+      ['exec', '-i', standinContainer(name), 'docker', 'build', '-q', '-t', refusing, '-'],
+      dockerfile,
+    );
     assert.equal(build.code, 0, build.stderr);
     const run = await lab.run(['exercise', '--name', name, '--base-image', refusing, '--json']);
     assert.equal(run.code, 0, run.stderr);
@@ -144,8 +189,12 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.match(report.killFromInside.stderr, /Permission denied/);
     assert.equal(report.killFromInside.cause, 'unexplained', 'no AppArmor here, so the refusal has no known cause');
     // labvm looked for the kernel's record of the refusal and says what it found: nothing, here.
-    assert.ok(report.killFromInside.evidence.some((line) => /^kernel audit log(: could not be read| during the kill: no signal denial logged)/.test(line)),
-      report.killFromInside.evidence.join('\n'));
+    assert.ok(
+      report.killFromInside.evidence.some((line) =>
+        /^kernel audit log(: could not be read| during the kill: no signal denial logged)/.test(line),
+      ),
+      report.killFromInside.evidence.join('\n'),
+    );
     // The sleep lived on, so question 2 was observed on that same sleep, and the stop still killed it.
     assert.equal(report.stopContainer.processSurvived, false);
     assert.equal(report.stopContainer.cause, 'pid-namespace-init-exit');
@@ -155,9 +204,18 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
   test('--keep leaves the container for exploring by hand; the next run replaces it', async () => {
     const kept = await lab.run(exercise('--keep', '--controls', '--method', 'container', '--json'));
     assert.equal(kept.code, 0, kept.stderr);
-    assert.match(kept.stderr, new RegExp(`Kept my-nginx-cntr \\(stopped\\) for exploring\\. Log in with:\\n {2}ssh -F "${join(lab.home, name, 'ssh_config')}" labvm-${name}\\n`));
+    assert.match(
+      kept.stderr,
+      new RegExp(
+        `Kept my-nginx-cntr \\(stopped\\) for exploring\\. Log in with:\\n {2}ssh -F "${join(lab.home, name, 'ssh_config')}" labvm-${name}\\n`,
+      ),
+    );
     assert.match(kept.stderr, /then: docker start my-nginx-cntr && docker exec -it my-nginx-cntr sh/);
-    assert.equal(inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(), 'my-nginx-cntr', 'helpers and controls removed');
+    assert.equal(
+      inVm(name, 'docker ps -a --format "{{.Names}}"').stdout.trim(),
+      'my-nginx-cntr',
+      'helpers and controls removed',
+    );
     const processes = inVm(name, 'ps -eo args | grep -E "^(sleep 600|nsenter)" || true').stdout.trim();
     assert.equal(processes, '', 'the no-fork sleep, which survives the stop, was still ended');
     const next = await lab.run(exercise('--json'));
@@ -173,7 +231,10 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assertNothingLeft();
   });
 
-  for (const [method, after] of [['native', 'starting sleep 600'], ['container', 'killing it from inside']] as const) {
+  for (const [method, after] of [
+    ['native', 'starting sleep 600'],
+    ['container', 'killing it from inside'],
+  ] as const) {
     test(`Ctrl-C after "${after}" (--method ${method}) leaves nothing behind, and the next run succeeds`, async () => {
       const child = lab.spawn(exercise('--method', method));
       const done = finished(child);
@@ -194,13 +255,25 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
       const ip = (JSON.parse((await lab.run(['status', '--name', name, '--json'])).stdout) as { ipv4: string }).ipv4;
       const [, type, key] = (await readFile(join(lab.home, name, 'known_hosts'), 'utf8')).trim().split(/\s+/);
       const identity = join(lab.home, name, 'id_ed25519');
-      const hostArgs = ['exercise', '--host', `ubuntu@${ip}`, '--identity', identity, '--base-image', NGINX_BASE_IMAGE, '--json'];
+      const hostArgs = [
+        'exercise',
+        '--host',
+        `ubuntu@${ip}`,
+        '--identity',
+        identity,
+        '--base-image',
+        NGINX_BASE_IMAGE,
+        '--json',
+      ];
       await mkdir(join(home, '.ssh'), { mode: 0o700 });
       const knownHosts = join(home, '.ssh', 'known_hosts');
 
       const unknown = await lab.run(hostArgs, { HOME: home });
       assert.equal(unknown.code, 6, unknown.stderr);
-      assert.match(unknown.stderr, /has no trusted host key in .*known_hosts[\s\S]*next: Connect once with `ssh ubuntu@/);
+      assert.match(
+        unknown.stderr,
+        /has no trusted host key in .*known_hosts[\s\S]*next: Connect once with `ssh ubuntu@/,
+      );
 
       await writeFile(knownHosts, `${ip} ${type} ${generateEd25519('other').publicKey.split(' ')[1]}\n`);
       const wrong = await lab.run(hostArgs, { HOME: home });
@@ -228,7 +301,8 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     const child = lab.spawn(['exercise', '--name', name, '--base-image', slow]);
     const done = finished(child);
     // Ctrl-C once the build's RUN step has its container running in the VM (the step the slow `ps` holds up).
-    const stepRunning = () => inVm(name, 'docker ps -q --filter status=running --filter ancestor=' + slow).stdout.trim() !== '';
+    const stepRunning = () =>
+      inVm(name, 'docker ps -q --filter status=running --filter ancestor=' + slow).stdout.trim() !== '';
     let waited = 0;
     while (!stepRunning() && child.exitCode === null && waited < 240) {
       await delay(500);
@@ -244,6 +318,11 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
   test('without a VM, exercise names the labvm VMs there are, and how to create this one', async () => {
     const run = await lab.run(['exercise', '--name', 'never-created']);
     assert.equal(run.code, 4);
-    assert.match(run.stderr, new RegExp(`no labvm VM named "never-created"; labvm has "${name}"\\.\\n {2}next: Run \`labvm exercise --name ${name}\`, or \`labvm up --name never-created\` to create "never-created"\\.`));
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `no labvm VM named "never-created"; labvm has "${name}"\\.\\n {2}next: Run \`labvm exercise --name ${name}\`, or \`labvm up --name never-created\` to create "never-created"\\.`,
+      ),
+    );
   });
 });

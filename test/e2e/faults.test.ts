@@ -117,7 +117,10 @@ describe('fault matrix', { skip, concurrency: false }, () => {
       if (run.code !== 0) {
         assert.equal(run.code, 4, run.stderr);
         assert.match(run.stderr, new RegExp(`labvm: The SSH connection to VM "${name}" was lost .*during "`));
-        assert.match(run.stderr, new RegExp(`next: Check that the VM is running \\(\`labvm status --name ${name}\`\\)`));
+        assert.match(
+          run.stderr,
+          new RegExp(`next: Check that the VM is running \\(\`labvm status --name ${name}\`\\)`),
+        );
       }
       if (/starting sleep|killing|stopping/.test(point))
         assert.match(run.stderr, /reconnecting once[\s\S]*✔ cleaning up/);

@@ -4,7 +4,18 @@ import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstanceState } from '../../src/core/state.js';
 import { connectToInstance } from '../../src/vm/instance.js';
-import { LabvmEnv, e2eUnavailable, finished, interruptWhen, inVm, instanceState, leftoversOf, multipassDouble, purgeInstance, uniqueName } from '../support/labvm.js';
+import {
+  LabvmEnv,
+  e2eUnavailable,
+  finished,
+  interruptWhen,
+  inVm,
+  instanceState,
+  leftoversOf,
+  multipassDouble,
+  purgeInstance,
+  uniqueName,
+} from '../support/labvm.js';
 
 /** labvm up / status / down through the Multipass test double, against real VM stand-ins. */
 
@@ -31,7 +42,13 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
   test('up launches the VM through Multipass and follows it to a ready Docker', async () => {
     const run = await lab.run(['up', '--name', name, '--timeout', '300']);
     assert.equal(run.code, 0, run.stderr);
-    for (const phase of ['preflight', 'launching', 'SSH reachable', 'cloud-init finished', 'Docker reachable over SSH']) {
+    for (const phase of [
+      'preflight',
+      'launching',
+      'SSH reachable',
+      'cloud-init finished',
+      'Docker reachable over SSH',
+    ]) {
       assert.match(run.stderr, new RegExp(`✔ ${phase}.* \\d+\\.\\ds`), `phase "${phase}" with its elapsed time`);
     }
     assert.match(run.stdout, new RegExp(`${name} is ready`));
@@ -58,7 +75,11 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
     assert.equal(pinned[0], `labvm-${name}`, 'pinned under an alias, not the IP');
     const served = inVm(name, 'cat /etc/ssh/ssh_host_ed25519_key.pub').stdout.trim().split(/\s+/);
     assert.equal(pinned[2], served[1]);
-    assert.equal(inVm(name, 'ls /etc/ssh/ | grep -c "^ssh_host_.*_key$"').stdout.trim(), '1', 'only the ed25519 host key exists');
+    assert.equal(
+      inVm(name, 'ls /etc/ssh/ | grep -c "^ssh_host_.*_key$"').stdout.trim(),
+      '1',
+      'only the ed25519 host key exists',
+    );
   });
 
   test('status --json reports a running VM with cloud-init done and Docker reachable', async () => {
@@ -82,7 +103,10 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
     try {
       const containerName = `api-check-${process.pid}`;
       await remote.docker.api.createVolume({ Name: containerName });
-      assert.ok(inVm(name, 'docker volume ls -q').stdout.split('\n').includes(containerName), 'the volume exists in the VM');
+      assert.ok(
+        inVm(name, 'docker volume ls -q').stdout.split('\n').includes(containerName),
+        'the volume exists in the VM',
+      );
       await remote.docker.api.getVolume(containerName).remove();
       assert.equal(String(await remote.docker.api.ping()), 'OK');
     } finally {
@@ -97,7 +121,11 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /was already ready/);
     assert.doesNotMatch(run.stderr, /launching/);
-    assert.match(run.stderr, /✔ cloud-init finished .*provisioned \(\/var\/lib\/labvm\/provisioned\)/, 'the marker, not a cloud-init round');
+    assert.match(
+      run.stderr,
+      /✔ cloud-init finished .*provisioned \(\/var\/lib\/labvm\/provisioned\)/,
+      'the marker, not a cloud-init round',
+    );
   });
 
   test('up starts a stopped VM', async () => {
@@ -111,7 +139,10 @@ describe('labvm up, status and down', { skip, concurrency: false }, () => {
 
   test('a VM serving a different host key is refused', async () => {
     // A new host key, loaded by sshd on SIGHUP: the VM now presents a key labvm never pinned.
-    const rekey = inVm(name, 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && pkill -HUP -o -x sshd');
+    const rekey = inVm(
+      name,
+      'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && pkill -HUP -o -x sshd',
+    );
     assert.equal(rekey.code, 0, rekey.stderr);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const run = await lab.run(['up', '--name', name, '--timeout', '60']);
@@ -180,7 +211,7 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     await downLeavesNothing(name);
   });
 
-  test('labvm\'s --timeout bounds the launch (exit 5, with the next step), and the next up resumes', async () => {
+  test("labvm's --timeout bounds the launch (exit 5, with the next step), and the next up resumes", async () => {
     const name = fresh('deadline');
     const slow = { MULTIPASS_DOUBLE_CLOUD_INIT_DELAY: '20' };
     const run = await lab.run(['up', '--name', name, '--timeout', '6'], slow);
@@ -199,7 +230,12 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const run = await done;
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, new RegExp(`✖ launching ${name} .* — interrupted`), 'the cut phase gets its failure mark');
-    assert.match(run.stderr, new RegExp(`interrupted\\. Run \`labvm up --name ${name}\` to resume, or \`labvm down --name ${name}\` to remove the VM\\.`));
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `interrupted\\. Run \`labvm up --name ${name}\` to resume, or \`labvm down --name ${name}\` to remove the VM\\.`,
+      ),
+    );
     await resumesToReady(name);
     await downLeavesNothing(name);
   });
@@ -219,7 +255,10 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
     const run = await lab.run(['up', '--name', name, '--timeout', '300'], failing);
     assert.equal(run.code, 4, run.stderr);
     assert.match(run.stderr, /✖ cloud-init finished/);
-    assert.match(run.stderr, /cloud-init finished with status "error" on the VM, and labvm's provisioning did not complete/);
+    assert.match(
+      run.stderr,
+      /cloud-init finished with status "error" on the VM, and labvm's provisioning did not complete/,
+    );
     assert.match(run.stderr, /last lines of \/var\/log\/cloud-init-output.log[\s\S]*simulated provisioning failure/);
     assert.match(run.stderr, new RegExp(`next: .*labvm down --name ${name}`));
     const again = await lab.run(['up', '--name', name, '--timeout', '60']);
@@ -241,7 +280,13 @@ describe('labvm up resumes and refuses', { skip, concurrency: false }, () => {
   });
 
   test('bad input fails before anything runs, and leaves nothing behind', async () => {
-    for (const args of [['--name', '9lives'], ['--memory', '1CiG'], ['--disk', '100M'], ['--cpus', '0'], ['--timeout', 'soon']]) {
+    for (const args of [
+      ['--name', '9lives'],
+      ['--memory', '1CiG'],
+      ['--disk', '100M'],
+      ['--cpus', '0'],
+      ['--timeout', 'soon'],
+    ]) {
       const run = await lab.run(['up', ...args]);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /^labvm: .+\n( {2}next: .+)?/);

@@ -21,7 +21,8 @@ export interface Run {
 
 /** Why an e2e suite cannot run here, or undefined when it can (a Docker engine with the stand-in image). */
 export function e2eUnavailable(): string | undefined {
-  if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return 'no Docker engine: run `bash scripts/test-host/prepare.sh`';
+  if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0)
+    return 'no Docker engine: run `bash scripts/test-host/prepare.sh`';
   if (spawnSync('docker', ['image', 'inspect', 'labvm-test/vm-standin:latest'], { stdio: 'ignore' }).status !== 0) {
     return 'no VM stand-in image: run `bash scripts/test-host/prepare.sh`';
   }
@@ -29,7 +30,10 @@ export function e2eUnavailable(): string | undefined {
 }
 
 export class LabvmEnv {
-  private constructor(readonly home: string, readonly extra: NodeJS.ProcessEnv) {}
+  private constructor(
+    readonly home: string,
+    readonly extra: NodeJS.ProcessEnv,
+  ) {}
 
   static async create(extra: NodeJS.ProcessEnv = {}): Promise<LabvmEnv> {
     return new LabvmEnv(await mkdtemp(join(tmpdir(), 'labvm-e2e-')), extra);
@@ -40,7 +44,10 @@ export class LabvmEnv {
   }
 
   spawn(args: string[], extra: NodeJS.ProcessEnv = {}): ChildProcess {
-    return spawn(process.execPath, [CLI, ...args], { env: { ...this.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return spawn(process.execPath, [CLI, ...args], {
+      env: { ...this.env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   run(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -88,7 +95,11 @@ export function inVm(instance: string, script: string): Run {
 
 /** Loads the test's nginx base image into the stand-in's Docker (no registry is reachable here). */
 export function loadImageIntoVm(instance: string, image = NGINX_BASE_IMAGE): void {
-  const save = spawnSync('sh', ['-c', `docker save ${image} | docker exec -i ${standinContainer(instance)} docker load`], { encoding: 'utf8' });
+  const save = spawnSync(
+    'sh',
+    ['-c', `docker save ${image} | docker exec -i ${standinContainer(instance)} docker load`],
+    { encoding: 'utf8' },
+  );
   if (save.status !== 0) throw new Error(`could not load ${image} into ${instance}: ${save.stderr}`);
 }
 

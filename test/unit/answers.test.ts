@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { answerAll, answerKill, answerPid, answerStop, appArmorLabel, profileOf, type Answers } from '../../src/lab/answers.js';
+import {
+  answerAll,
+  answerKill,
+  answerPid,
+  answerStop,
+  appArmorLabel,
+  profileOf,
+  type Answers,
+} from '../../src/lab/answers.js';
 import type { Evidence } from '../../src/lab/evidence.js';
 import { appArmor, dockerInit, noLsm, rootless, selinux, variant } from '../fixtures/evidence.js';
 
@@ -52,11 +60,14 @@ describe('answerAll on the AppArmor fixture', () => {
   it('question 2: the kernel kills the sleep when the init, observed as nginx, exits', () => {
     assert.equal(answers.stopContainer.cause, 'pid-namespace-init-exit');
     assert.equal(answers.stopContainer.processSurvived, false);
-    assert.match(answers.stopContainer.explanation, /only to the container's init, nginx \(PID 1 in the container\)\. When/);
+    assert.match(
+      answers.stopContainer.explanation,
+      /only to the container's init, nginx \(PID 1 in the container\)\. When/,
+    );
     assert.match(answers.stopContainer.explanation, /not a cgroup kill/);
   });
 
-  it('question 3: AppArmor refuses the kill, and the kernel\'s audit line is quoted', () => {
+  it("question 3: AppArmor refuses the kill, and the kernel's audit line is quoted", () => {
     const kill = answers.killFromInside;
     assert.equal(kill.cause, 'apparmor');
     assert.equal(kill.killed, false);
@@ -88,7 +99,9 @@ describe('answerAll on the AppArmor fixture', () => {
 
 describe('flipping one observation flips the cause of question 3', () => {
   it('apparmor: the refusal without its audit line is still AppArmor by the labels, and says the line was not found', () => {
-    const e = variant(appArmor(), (x) => { x.kill.audit = { read: true, lines: [] }; });
+    const e = variant(appArmor(), (x) => {
+      x.kill.audit = { read: true, lines: [] };
+    });
     const kill = answerAll(e).killFromInside;
     assert.equal(kill.cause, 'apparmor');
     assert.match(kill.explanation, /found no AppArmor audit line/);
@@ -96,16 +109,33 @@ describe('flipping one observation flips the cause of question 3', () => {
   });
 
   it('apparmor: an unreadable kernel log is shown as such', () => {
-    const e = variant(appArmor(), (x) => { x.kill.audit = { read: false, lines: [], error: 'sudo dmesg exited 1' }; });
-    assert.ok(answerAll(e).killFromInside.evidence.includes('kernel audit log: could not be read (sudo dmesg exited 1)'));
+    const e = variant(appArmor(), (x) => {
+      x.kill.audit = { read: false, lines: [], error: 'sudo dmesg exited 1' };
+    });
+    assert.ok(
+      answerAll(e).killFromInside.evidence.includes('kernel audit log: could not be read (sudo dmesg exited 1)'),
+    );
   });
 
-  it('apparmor -> unexplained: the sleep\'s AppArmor label was not observed', () => {
-    assert.equal(killCause(variant(appArmor(), (x) => { x.sleep.label = null; x.sleep.appArmorLabel = null; })), 'unexplained');
+  it("apparmor -> unexplained: the sleep's AppArmor label was not observed", () => {
+    assert.equal(
+      killCause(
+        variant(appArmor(), (x) => {
+          x.sleep.label = null;
+          x.sleep.appArmorLabel = null;
+        }),
+      ),
+      'unexplained',
+    );
   });
 
   it('apparmor -> unexplained: the same refusal with AppArmor absent from the kernel', () => {
-    assert.equal(killCause(variant(appArmor(), (x) => Object.assign(x.environment, { apparmorEnabled: false, lsms: ['capability'] }))), 'unexplained');
+    assert.equal(
+      killCause(
+        variant(appArmor(), (x) => Object.assign(x.environment, { apparmorEnabled: false, lsms: ['capability'] })),
+      ),
+      'unexplained',
+    );
   });
 
   it('apparmor -> unexplained: "Operation not permitted" (EPERM) is not an AppArmor denial', () => {
@@ -113,14 +143,20 @@ describe('flipping one observation flips the cause of question 3', () => {
   });
 
   it('apparmor -> same-profile: the sleep labelled docker-default and the kill worked', () => {
-    const e = variant(appArmor(), (x) => { x.sleep.appArmorLabel = x.sleep.label = 'docker-default (enforce)'; killSucceeded(x); });
+    const e = variant(appArmor(), (x) => {
+      x.sleep.appArmorLabel = x.sleep.label = 'docker-default (enforce)';
+      killSucceeded(x);
+    });
     const kill = answerAll(e).killFromInside;
     assert.equal(kill.cause, 'same-profile');
     assert.match(kill.explanation, /"docker-default"/);
   });
 
   it('apparmor -> unconfined-sender: the exec label unconfined and the kill worked', () => {
-    const e = variant(appArmor(), (x) => { x.container.execAppArmorLabel = x.container.execLabel = 'unconfined'; killSucceeded(x); });
+    const e = variant(appArmor(), (x) => {
+      x.container.execAppArmorLabel = x.container.execLabel = 'unconfined';
+      killSucceeded(x);
+    });
     const kill = answerAll(e).killFromInside;
     assert.equal(kill.cause, 'unconfined-sender');
     assert.doesNotMatch(kill.explanation, /always passes/);
@@ -141,20 +177,45 @@ describe('flipping one observation flips the cause of question 3', () => {
   });
 
   it('the exec label unreadable while the container has docker-default: no unconfined-sender guess', () => {
-    const e = variant(appArmor(), (x) => { killSucceeded(x); x.container.execLabel = null; x.container.execAppArmorLabel = null; });
+    const e = variant(appArmor(), (x) => {
+      killSucceeded(x);
+      x.container.execLabel = null;
+      x.container.execAppArmorLabel = null;
+    });
     assert.equal(killCause(e), 'unexplained');
   });
 
   it('selinux -> unexplained: permissive mode', () => {
-    assert.equal(killCause(variant(selinux(), (x) => { x.environment.selinuxEnforcing = false; })), 'unexplained');
+    assert.equal(
+      killCause(
+        variant(selinux(), (x) => {
+          x.environment.selinuxEnforcing = false;
+        }),
+      ),
+      'unexplained',
+    );
   });
 
   it('selinux -> unexplained: Docker does not label containers (no name=selinux)', () => {
-    assert.equal(killCause(variant(selinux(), (x) => { x.environment.dockerSecurityOptions = x.environment.dockerSecurityOptions.filter((o) => o !== 'name=selinux'); })), 'unexplained');
+    assert.equal(
+      killCause(
+        variant(selinux(), (x) => {
+          x.environment.dockerSecurityOptions = x.environment.dockerSecurityOptions.filter((o) => o !== 'name=selinux');
+        }),
+      ),
+      'unexplained',
+    );
   });
 
-  it('selinux -> unexplained: the sleep has the container\'s own type', () => {
-    assert.equal(killCause(variant(selinux(), (x) => { x.sleep.label = x.container.execLabel; })), 'unexplained');
+  it("selinux -> unexplained: the sleep has the container's own type", () => {
+    assert.equal(
+      killCause(
+        variant(selinux(), (x) => {
+          x.sleep.label = x.container.execLabel;
+        }),
+      ),
+      'unexplained',
+    );
   });
 
   it('selinux: the SELinux context is never shown as an AppArmor label', () => {
@@ -168,12 +229,14 @@ describe('flipping one observation flips the cause of question 3', () => {
   it('user-namespace -> unexplained: the uid_map is the identity and Docker reports no rootless/userns', () => {
     const e = variant(rootless(), (x) => {
       x.container.uidMap = '0 0 4294967295';
-      x.environment.dockerSecurityOptions = x.environment.dockerSecurityOptions.filter((o) => !/rootless|userns/.test(o));
+      x.environment.dockerSecurityOptions = x.environment.dockerSecurityOptions.filter(
+        (o) => !/rootless|userns/.test(o),
+      );
     });
     assert.equal(killCause(e), 'unexplained');
   });
 
-  it('user-namespace: Docker\'s name=userns alone is evidence enough (uid_map not observed)', () => {
+  it("user-namespace: Docker's name=userns alone is evidence enough (uid_map not observed)", () => {
     const e = variant(rootless(), (x) => {
       delete x.container.uidMap;
       x.environment.dockerSecurityOptions = ['name=seccomp,profile=default', 'name=userns'];
@@ -193,17 +256,43 @@ describe('flipping one observation flips the cause of question 3', () => {
   });
 
   it('no-lsm is worded truly when landlock and bpf are listed', () => {
-    const e = variant(noLsm(), (x) => { x.environment.lsms = ['lockdown', 'capability', 'landlock', 'bpf']; });
+    const e = variant(noLsm(), (x) => {
+      x.environment.lsms = ['lockdown', 'capability', 'landlock', 'bpf'];
+    });
     const kill = answerAll(e).killFromInside;
     assert.equal(kill.cause, 'no-lsm');
-    assert.match(kill.explanation, /landlock and bpf are listed, but they refuse signals only for processes that a sandbox or a loaded BPF program targets/);
+    assert.match(
+      kill.explanation,
+      /landlock and bpf are listed, but they refuse signals only for processes that a sandbox or a loaded BPF program targets/,
+    );
     assert.doesNotMatch(kill.explanation, /On an Ubuntu host with AppArmor the same kill is refused/);
   });
 
   it('no-lsm no longer: SELinux listed, or AppArmor enabled', () => {
-    assert.equal(killCause(variant(noLsm(), (x) => { x.environment.lsms = ['capability', 'selinux']; })), 'unexplained');
-    assert.notEqual(killCause(variant(noLsm(), (x) => { x.environment.apparmorEnabled = true; })), 'no-lsm');
-    assert.equal(killCause(variant(noLsm(), (x) => { x.environment.lsms = ['capability', 'yama']; })), 'no-lsm');
+    assert.equal(
+      killCause(
+        variant(noLsm(), (x) => {
+          x.environment.lsms = ['capability', 'selinux'];
+        }),
+      ),
+      'unexplained',
+    );
+    assert.notEqual(
+      killCause(
+        variant(noLsm(), (x) => {
+          x.environment.apparmorEnabled = true;
+        }),
+      ),
+      'no-lsm',
+    );
+    assert.equal(
+      killCause(
+        variant(noLsm(), (x) => {
+          x.environment.lsms = ['capability', 'yama'];
+        }),
+      ),
+      'no-lsm',
+    );
   });
 
   it('no-lsm -> unexplained: the kill reports failure yet the process is gone', () => {
@@ -223,24 +312,37 @@ describe('flipping one observation flips the cause of question 3', () => {
 
 describe('the AppArmor label comes from attr/apparmor/current, or from attr/current only when AppArmor is the major LSM', () => {
   const env = (lsms: string[]) => ({ ...appArmor().environment, lsms });
-  it('prefers AppArmor\'s own file', () => {
-    assert.equal(appArmorLabel('unconfined', 'system_u:system_r:unconfined_t:s0', env(['capability', 'selinux'])), 'unconfined');
+  it("prefers AppArmor's own file", () => {
+    assert.equal(
+      appArmorLabel('unconfined', 'system_u:system_r:unconfined_t:s0', env(['capability', 'selinux'])),
+      'unconfined',
+    );
   });
   it('falls back to attr/current under AppArmor, never under SELinux', () => {
-    assert.equal(appArmorLabel(undefined, 'docker-default (enforce)', env(['capability', 'apparmor'])), 'docker-default (enforce)');
-    assert.equal(appArmorLabel(null, 'system_u:system_r:container_t:s0', env(['capability', 'selinux', 'apparmor'])), null);
+    assert.equal(
+      appArmorLabel(undefined, 'docker-default (enforce)', env(['capability', 'apparmor'])),
+      'docker-default (enforce)',
+    );
+    assert.equal(
+      appArmorLabel(null, 'system_u:system_r:container_t:s0', env(['capability', 'selinux', 'apparmor'])),
+      null,
+    );
     assert.equal(appArmorLabel(undefined, 'x', env([])), null);
   });
 });
 
 describe('questions 1 and 2: unexplained observations are never given a known cause', () => {
   it('the sleep survives the stop although it was inside the PID namespace', () => {
-    const e = variant(appArmor(), (x) => { x.stop.processSurvived = true; });
+    const e = variant(appArmor(), (x) => {
+      x.stop.processSurvived = true;
+    });
     assert.equal(answerAll(e).stopContainer.cause, 'unexplained');
   });
 
   it('the sleep is gone after the stop although it was outside the PID namespace', () => {
-    const e = variant(appArmor(), (x) => { x.stop.nspid = [x.stop.hostPid]; });
+    const e = variant(appArmor(), (x) => {
+      x.stop.nspid = [x.stop.hostPid];
+    });
     assert.equal(answerStop(e.stop, e.container).cause, 'unexplained');
   });
 
@@ -250,17 +352,23 @@ describe('questions 1 and 2: unexplained observations are never given a known ca
   });
 
   it('the container PID contradicts NSpid', () => {
-    const e = variant(appArmor(), (x) => { x.sleep.containerPid = x.sleep.containerPid! + 1; });
+    const e = variant(appArmor(), (x) => {
+      x.sleep.containerPid = x.sleep.containerPid! + 1;
+    });
     assert.equal(answerPid(e.sleep).cause, 'unexplained');
   });
 
   it('the host PID contradicts NSpid', () => {
-    const e = variant(appArmor(), (x) => { x.sleep.nspid = [x.sleep.hostPid + 1, x.sleep.containerPid!]; });
+    const e = variant(appArmor(), (x) => {
+      x.sleep.nspid = [x.sleep.hostPid + 1, x.sleep.containerPid!];
+    });
     assert.equal(answerPid(e.sleep).cause, 'unexplained');
   });
 
   it('NSpid matches but the namespaces differ', () => {
-    const e = variant(appArmor(), (x) => { x.sleep.pidNamespace = 'pid:[4026531836]'; });
+    const e = variant(appArmor(), (x) => {
+      x.sleep.pidNamespace = 'pid:[4026531836]';
+    });
     assert.equal(answerPid(e.sleep).cause, 'unexplained');
   });
 
@@ -272,14 +380,21 @@ describe('questions 1 and 2: unexplained observations are never given a known ca
   });
 
   it('sleep not listed, single NSpid, other namespace -> outside-pid-namespace: nothing "moves"', () => {
-    const e = variant(appArmor(), (x) => Object.assign(x.sleep, { containerPid: null, nspid: [x.sleep.hostPid], pidNamespace: 'pid:[4026531836]' }));
+    const e = variant(appArmor(), (x) =>
+      Object.assign(x.sleep, { containerPid: null, nspid: [x.sleep.hostPid], pidNamespace: 'pid:[4026531836]' }),
+    );
     const pid = answerPid(e.sleep);
     assert.equal(pid.cause, 'outside-pid-namespace');
-    assert.match(pid.explanation, /does not move the caller into the PID namespace: only children it creates afterwards are born there/);
+    assert.match(
+      pid.explanation,
+      /does not move the caller into the PID namespace: only children it creates afterwards are born there/,
+    );
   });
 
   it('container PID equal to host PID with a single-level NSpid -> same-pid-namespace', () => {
-    const e = variant(appArmor(), (x) => Object.assign(x.sleep, { containerPid: x.sleep.hostPid, nspid: [x.sleep.hostPid] }));
+    const e = variant(appArmor(), (x) =>
+      Object.assign(x.sleep, { containerPid: x.sleep.hostPid, nspid: [x.sleep.hostPid] }),
+    );
     assert.equal(answerAll(e).pid.cause, 'same-pid-namespace');
   });
 });
@@ -287,18 +402,25 @@ describe('questions 1 and 2: unexplained observations are never given a known ca
 describe('question 2 names the init it observed', () => {
   it('docker-init passes the stop signal on to nginx', () => {
     const stop = answerAll(dockerInit()).stopContainer;
-    assert.match(stop.explanation, /only to the container's init, docker-init \(PID 1 in the container\), which passes it on to nginx\./);
+    assert.match(
+      stop.explanation,
+      /only to the container's init, docker-init \(PID 1 in the container\), which passes it on to nginx\./,
+    );
   });
 
   it('an init whose name was not observed is not called nginx', () => {
-    const e = variant(noLsm(), (x) => { delete x.container.initComm; });
+    const e = variant(noLsm(), (x) => {
+      delete x.container.initComm;
+    });
     const stop = answerAll(e).stopContainer;
     assert.match(stop.explanation, /the process that is PID 1 in the container \(its name was not observed\)/);
     assert.doesNotMatch(stop.explanation, /nginx/);
   });
 
   it('stop while in the container cgroup changes only the explanation', () => {
-    const e = variant(appArmor(), (x) => { x.stop.inContainerCgroup = true; });
+    const e = variant(appArmor(), (x) => {
+      x.stop.inContainerCgroup = true;
+    });
     const stop = answerAll(e).stopContainer;
     assert.equal(stop.cause, 'pid-namespace-init-exit');
     assert.match(stop.explanation, /kill comes from the namespace, not the cgroup/);
@@ -318,12 +440,22 @@ describe('answerKill and profileOf', () => {
     const e = appArmor();
     const kill = answerKill(e.kill, e.sleep, e.container, e.environment);
     const pid = e.sleep.containerPid;
-    assert.equal(kill.evidence[0], `\`docker exec my-nginx-cntr kill ${pid}\` exited 1 with "kill: (${pid}): Permission denied"`);
+    assert.equal(
+      kill.evidence[0],
+      `\`docker exec my-nginx-cntr kill ${pid}\` exited 1 with "kill: (${pid}): Permission denied"`,
+    );
     assert.equal(kill.evidence[1], `process ${e.sleep.hostPid} after the kill: still running`);
     assert.ok(kill.evidence.includes('AppArmor label of a docker exec process (the sender): docker-default (enforce)'));
   });
 
   it('counts AppArmor as active when only the LSM list names it', () => {
-    assert.equal(killCause(variant(appArmor(), (x) => { x.environment.apparmorEnabled = false; })), 'apparmor');
+    assert.equal(
+      killCause(
+        variant(appArmor(), (x) => {
+          x.environment.apparmorEnabled = false;
+        }),
+      ),
+      'apparmor',
+    );
   });
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { test } from 'node:test';
@@ -30,11 +39,15 @@ interface CloudConfig {
   runcmd: string[][];
 }
 
-const PREPARE_HINT = 'run `bash scripts/test-host/prepare.sh` to install the test host\'s tools';
+const PREPARE_HINT = "run `bash scripts/test-host/prepare.sh` to install the test host's tools";
 
 function keys(): UserDataInput & { clientPrivateKey: string } {
   const client = generateEd25519('labvm test client');
-  return { clientPublicKey: client.publicKey, clientPrivateKey: client.privateKey, hostKey: generateEd25519('labvm test host') };
+  return {
+    clientPublicKey: client.publicKey,
+    clientPrivateKey: client.privateKey,
+    hostKey: generateEd25519('labvm test host'),
+  };
 }
 
 function scriptPath(): string {
@@ -63,7 +76,10 @@ function writeExecutable(path: string, text: string): void {
 // Stand-ins for tools the skip path and a refused key must never reach: each logs its call and fails.
 function writeForbiddenStubs(dir: string, callLog: string, names: string[]): void {
   for (const name of names) {
-    writeExecutable(join(dir, name), `#!/bin/sh\necho "${name} $*" >>'${callLog}'\necho "STUB ${name} MUST NOT BE CALLED: $*" >&2\nexit 97\n`);
+    writeExecutable(
+      join(dir, name),
+      `#!/bin/sh\necho "${name} $*" >>'${callLog}'\necho "STUB ${name} MUST NOT BE CALLED: $*" >&2\nexit 97\n`,
+    );
   }
 }
 
@@ -106,8 +122,15 @@ test('rendered user-data has the keys, host key pair, docker group and embedded 
   const runcmd = JSON.stringify(data.runcmd);
   const steps = [INSTALL_SCRIPT_PATH, 'usermod -aG docker ubuntu', 'systemctl enable --now docker', PROVISIONED_MARKER];
   const positions = steps.map((step) => runcmd.indexOf(step));
-  assert.ok(positions.every((p) => p >= 0), `runcmd has every step: ${runcmd}`);
-  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'install, group, service, then marker');
+  assert.ok(
+    positions.every((p) => p >= 0),
+    `runcmd has every step: ${runcmd}`,
+  );
+  assert.deepEqual(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    'install, group, service, then marker',
+  );
   assert.match(runcmd, /if \[ -d \/run\/systemd\/system \]; then systemctl enable --now docker; fi/);
 });
 
@@ -128,35 +151,78 @@ test('redacted user-data has no private key material but keeps the public parts'
   assert.equal(data.ssh_keys.ed25519_public, input.hostKey.publicKey);
   assert.deepEqual(data.ssh_authorized_keys, [input.clientPublicKey]);
   // Apart from that one value, the two texts are the same.
-  assert.equal(redacted.replace(REDACTED_HOST_PRIVATE_KEY, 'X'), text.replace(/ed25519_private: \|\n(?: {4}.*\n)+/, 'ed25519_private: "X"\n'));
+  assert.equal(
+    redacted.replace(REDACTED_HOST_PRIVATE_KEY, 'X'),
+    text.replace(/ed25519_private: \|\n(?: {4}.*\n)+/, 'ed25519_private: "X"\n'),
+  );
 });
 
 test('bad inputs are refused with a clear error', () => {
   const good = keys();
   const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 });
   const other = { public: generateEd25519('other').publicKey };
-  const encrypted = ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'secret', cipher: 'aes256-ctr', rounds: 4 });
+  const encrypted = ssh2.utils.generateKeyPairSync('ed25519', {
+    passphrase: 'secret',
+    cipher: 'aes256-ctr',
+    rounds: 4,
+  });
   const cases: Array<[string, UserDataInput, RegExp]> = [
-    ['empty client key', { ...good, clientPublicKey: '' }, /clientPublicKey must be one OpenSSH ed25519 public key line/],
+    [
+      'empty client key',
+      { ...good, clientPublicKey: '' },
+      /clientPublicKey must be one OpenSSH ed25519 public key line/,
+    ],
     ['rsa client key', { ...good, clientPublicKey: rsa.public }, /clientPublicKey must be one OpenSSH ed25519/],
     ['private key as client key', { ...good, clientPublicKey: good.clientPrivateKey }, /clientPublicKey must be one/],
-    ['two lines', { ...good, clientPublicKey: `${good.clientPublicKey}\n${other.public}` }, /clientPublicKey must be one/],
+    [
+      'two lines',
+      { ...good, clientPublicKey: `${good.clientPublicKey}\n${other.public}` },
+      /clientPublicKey must be one/,
+    ],
     ['bad base64', { ...good, clientPublicKey: 'ssh-ed25519 AAAAnot-base64!' }, /clientPublicKey must be one/],
-    ['public key as private', { ...good, hostKey: { ...good.hostKey, privateKey: good.hostKey.publicKey } }, /hostKey.privateKey must be an OpenSSH private key block/],
-    ['PEM private key', { ...good, hostKey: { ...good.hostKey, privateKey: rsa.private.replace(/OPENSSH /g, 'RSA ') } }, /hostKey.privateKey must be an OpenSSH private key block/],
-    ['rsa host key', { ...good, hostKey: { privateKey: rsa.private, publicKey: good.hostKey.publicKey } }, /hostKey.privateKey must be an ed25519 private key/],
-    ['encrypted host key', { ...good, hostKey: { privateKey: encrypted.private, publicKey: encrypted.public } }, /could not be read as an unencrypted key/],
-    ['mismatched pair', { ...good, hostKey: { privateKey: good.hostKey.privateKey, publicKey: other.public } }, /does not belong to hostKey.privateKey/],
-    ['missing host key', { clientPublicKey: good.clientPublicKey } as unknown as UserDataInput, /hostKey must be an object/],
+    [
+      'public key as private',
+      { ...good, hostKey: { ...good.hostKey, privateKey: good.hostKey.publicKey } },
+      /hostKey.privateKey must be an OpenSSH private key block/,
+    ],
+    [
+      'PEM private key',
+      { ...good, hostKey: { ...good.hostKey, privateKey: rsa.private.replace(/OPENSSH /g, 'RSA ') } },
+      /hostKey.privateKey must be an OpenSSH private key block/,
+    ],
+    [
+      'rsa host key',
+      { ...good, hostKey: { privateKey: rsa.private, publicKey: good.hostKey.publicKey } },
+      /hostKey.privateKey must be an ed25519 private key/,
+    ],
+    [
+      'encrypted host key',
+      { ...good, hostKey: { privateKey: encrypted.private, publicKey: encrypted.public } },
+      /could not be read as an unencrypted key/,
+    ],
+    [
+      'mismatched pair',
+      { ...good, hostKey: { privateKey: good.hostKey.privateKey, publicKey: other.public } },
+      /does not belong to hostKey.privateKey/,
+    ],
+    [
+      'missing host key',
+      { clientPublicKey: good.clientPublicKey } as unknown as UserDataInput,
+      /hostKey must be an object/,
+    ],
   ];
   const leaked = [...privateBody(good.clientPrivateKey), ...privateBody(good.hostKey.privateKey)];
   for (const [name, input, message] of cases) {
-    assert.throws(() => renderUserData(input), (err: Error) => {
-      assert.match(err.message, message, name);
-      // Messages never quote what was passed: it may be private key material.
-      assert.ok(!leaked.some((line) => err.message.includes(line)), `${name}: the message quotes a key`);
-      return true;
-    }, name);
+    assert.throws(
+      () => renderUserData(input),
+      (err: Error) => {
+        assert.match(err.message, message, name);
+        // Messages never quote what was passed: it may be private key material.
+        assert.ok(!leaked.some((line) => err.message.includes(line)), `${name}: the message quotes a key`);
+        return true;
+      },
+      name,
+    );
   }
 });
 
@@ -194,8 +260,14 @@ test('install-docker.sh skips the install when docker is already there, without 
       env: { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` },
     });
     assert.equal(result.status, 0, `exit ${result.status}\n${result.stdout}\n${result.stderr}`);
-    assert.match(result.stdout, /^labvm: Docker is already installed \(Docker version 99\.0\.0, build stub\); skipping the install$/m);
-    assert.ok(!existsSync(callLog), `the skip path called: ${existsSync(callLog) ? readFileSync(callLog, 'utf8') : ''}`);
+    assert.match(
+      result.stdout,
+      /^labvm: Docker is already installed \(Docker version 99\.0\.0, build stub\); skipping the install$/m,
+    );
+    assert.ok(
+      !existsSync(callLog),
+      `the skip path called: ${existsSync(callLog) ? readFileSync(callLog, 'utf8') : ''}`,
+    );
     assert.equal(result.stderr, '');
   });
 });
@@ -224,15 +296,21 @@ test('install-docker.sh refuses a signing key without the pinned fingerprint, be
     writeFileSync(join(dir, 'key.asc'), NOT_DOCKERS_KEY);
     writeExecutable(join(bin, 'dpkg'), '#!/bin/sh\necho amd64\n');
     // curl hands out the wrong key wherever -o points.
-    writeExecutable(join(bin, 'curl'), `#!/bin/sh
+    writeExecutable(
+      join(bin, 'curl'),
+      `#!/bin/sh
 echo "curl $*" >>'${callLog}'
 while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
 while IFS= read -r line; do printf '%s\\n' "$line"; done <'${join(dir, 'key.asc')}' >"$out"
-`);
+`,
+    );
     const result = spawnSync(which('sh'), [scriptPath()], { encoding: 'utf8', env: { PATH: bin } });
     const calls = existsSync(callLog) ? readFileSync(callLog, 'utf8') : '';
     assert.notEqual(result.status, 0, `a wrong key must fail the install\n${result.stdout}\n${result.stderr}`);
-    assert.match(result.stderr, /labvm: ERROR: the downloaded Docker signing key is not the pinned one \(expected 9DC858229FC7DD38854AE2D88D81803C0EBFCD88, got: CAD251E3D797D6CE0400BB906F4994062F82A858\)/);
+    assert.match(
+      result.stderr,
+      /labvm: ERROR: the downloaded Docker signing key is not the pinned one \(expected 9DC858229FC7DD38854AE2D88D81803C0EBFCD88, got: CAD251E3D797D6CE0400BB906F4994062F82A858\)/,
+    );
     assert.match(calls, /^curl .* https:\/\/download\.docker\.com\/linux\/\w+\/gpg$/m);
     assert.doesNotMatch(calls, /apt/, 'apt must not run after a refused key');
   });

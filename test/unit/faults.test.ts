@@ -22,7 +22,10 @@ function deadPid(): number {
 async function writeStaleLock(home: string): Promise<string> {
   const path = lockPath('vm', home);
   await mkdir(join(home, '.locks'));
-  await writeFile(path, JSON.stringify({ pid: deadPid(), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }));
+  await writeFile(
+    path,
+    JSON.stringify({ pid: deadPid(), command: 'up', since: '2020-01-01T00:00:00.000Z', host: hostname() }),
+  );
   return path;
 }
 

@@ -8,8 +8,10 @@ import { inspect } from 'node:util';
 import { LabvmError, type ExitCodeName } from '../../src/core/errors.js';
 
 function checkLabvmError(caught: unknown, kind: ExitCodeName, message?: RegExp): LabvmError {
-  assert.ok(caught instanceof LabvmError,
-    `expected a LabvmError, got ${caught === undefined ? 'no error at all' : caught instanceof Error ? caught.stack : inspect(caught)}`);
+  assert.ok(
+    caught instanceof LabvmError,
+    `expected a LabvmError, got ${caught === undefined ? 'no error at all' : caught instanceof Error ? caught.stack : inspect(caught)}`,
+  );
   assert.equal(caught.kind, kind, `kind of "${caught.message}"`);
   if (message) assert.match(caught.message, message);
   return caught;
@@ -28,7 +30,9 @@ export function expectLabvmError(fn: () => unknown, kind: ExitCodeName, message?
 
 /** The same for a promise (or a function returning one). */
 export async function expectLabvmRejection(
-  work: Promise<unknown> | (() => Promise<unknown>), kind: ExitCodeName, message?: RegExp,
+  work: Promise<unknown> | (() => Promise<unknown>),
+  kind: ExitCodeName,
+  message?: RegExp,
 ): Promise<LabvmError> {
   let caught: unknown;
   try {

@@ -5,7 +5,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  fingerprint, keysFromKnownHosts, knownHostsLine, knownHostsName, publicKeyBlob, readKnownHosts,
+  fingerprint,
+  keysFromKnownHosts,
+  knownHostsLine,
+  knownHostsName,
+  publicKeyBlob,
+  readKnownHosts,
 } from '../../src/remote/host-keys.js';
 import { generateEd25519 } from '../../src/vm/keys.js';
 import { hasCommand, withTempDir } from './helpers.js';
@@ -27,8 +32,14 @@ const entry = (names: string, publicKey: string) => `${names} ssh-ed25519 ${base
 
 /** Which of the keys (by letter) known_hosts content accepts and revokes for host:port. */
 function lookUp(content: string, host: string, port = 22): { accepted: string[]; revoked: string[] } {
-  const letters: Array<[string, Buffer]> = [['A', blobOf(keyA)], ['B', blobOf(keyB)], ['C', blobOf(keyC)], ['CA', blobOf(keyCA)]];
-  const letter = (blob: Buffer) => letters.find(([, known]) => known.equals(blob))?.[0] ?? `unknown(${blob.toString('base64')})`;
+  const letters: Array<[string, Buffer]> = [
+    ['A', blobOf(keyA)],
+    ['B', blobOf(keyB)],
+    ['C', blobOf(keyC)],
+    ['CA', blobOf(keyCA)],
+  ];
+  const letter = (blob: Buffer) =>
+    letters.find(([, known]) => known.equals(blob))?.[0] ?? `unknown(${blob.toString('base64')})`;
   const { accepted, revoked } = keysFromKnownHosts(content, host, port);
   return { accepted: accepted.map(letter), revoked: revoked.map(letter) };
 }
@@ -83,14 +94,14 @@ describe('keysFromKnownHosts', () => {
   });
 
   it('reads CRLF line ends', () => {
-    assert.deepEqual(lookUp(`${entry('labvm-foo', keyA)}\r\n${entry('other', keyB)}\r\n`, 'other'), { accepted: ['B'], revoked: [] });
+    assert.deepEqual(lookUp(`${entry('labvm-foo', keyA)}\r\n${entry('other', keyB)}\r\n`, 'other'), {
+      accepted: ['B'],
+      revoked: [],
+    });
   });
 
   it('matches hashed names (|1|salt|hash) for port 22 and [host]:port', () => {
-    const content = [
-      entry(hashedName('10.0.0.5'), keyA),
-      entry(hashedName('[10.0.0.5]:2222'), keyB),
-    ].join('\n');
+    const content = [entry(hashedName('10.0.0.5'), keyA), entry(hashedName('[10.0.0.5]:2222'), keyB)].join('\n');
     assert.deepEqual(lookUp(content, '10.0.0.5'), { accepted: ['A'], revoked: [] });
     assert.deepEqual(lookUp(content, '10.0.0.5', 2222), { accepted: ['B'], revoked: [] });
     assert.deepEqual(lookUp(content, '10.0.0.6'), { accepted: [], revoked: [] });
@@ -101,18 +112,20 @@ describe('keysFromKnownHosts', () => {
     assert.deepEqual(lookUp(entry('|1|c2FsdA==', keyA), '10.0.0.5'), { accepted: [], revoked: [] });
   });
 
-  it('matches names hashed by `ssh-keygen -H`', { skip: noSshKeygen }, () => withTempDir(async (dir) => {
-    const file = join(dir, 'known_hosts');
-    await writeFile(file, `${[entry('labvm-foo,10.0.0.5', keyA), entry('[10.0.0.5]:2222', keyB)].join('\n')}\n`);
-    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' });
-    const hashed = await readKnownHosts(file);
-    assert.doesNotMatch(hashed, /labvm-foo|10\.0\.0\.5/, 'ssh-keygen hashed every name');
-    assert.equal(hashed.match(/^\|1\|/gm)?.length, 3);
-    assert.deepEqual(lookUp(hashed, 'labvm-foo'), { accepted: ['A'], revoked: [] });
-    assert.deepEqual(lookUp(hashed, '10.0.0.5'), { accepted: ['A'], revoked: [] });
-    assert.deepEqual(lookUp(hashed, '10.0.0.5', 2222), { accepted: ['B'], revoked: [] });
-    assert.deepEqual(lookUp(hashed, 'other'), { accepted: [], revoked: [] });
-  }));
+  it('matches names hashed by `ssh-keygen -H`', { skip: noSshKeygen }, () =>
+    withTempDir(async (dir) => {
+      const file = join(dir, 'known_hosts');
+      await writeFile(file, `${[entry('labvm-foo,10.0.0.5', keyA), entry('[10.0.0.5]:2222', keyB)].join('\n')}\n`);
+      execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' });
+      const hashed = await readKnownHosts(file);
+      assert.doesNotMatch(hashed, /labvm-foo|10\.0\.0\.5/, 'ssh-keygen hashed every name');
+      assert.equal(hashed.match(/^\|1\|/gm)?.length, 3);
+      assert.deepEqual(lookUp(hashed, 'labvm-foo'), { accepted: ['A'], revoked: [] });
+      assert.deepEqual(lookUp(hashed, '10.0.0.5'), { accepted: ['A'], revoked: [] });
+      assert.deepEqual(lookUp(hashed, '10.0.0.5', 2222), { accepted: ['B'], revoked: [] });
+      assert.deepEqual(lookUp(hashed, 'other'), { accepted: [], revoked: [] });
+    }),
+  );
 
   it('understands * and ? wildcards', () => {
     const content = [entry('*.lab.example', keyA), entry('10.0.0.?', keyB)].join('\n');
@@ -130,7 +143,10 @@ describe('keysFromKnownHosts', () => {
     assert.deepEqual(lookUp(content, 'bad.lab.example'), { accepted: [], revoked: [] });
     // Negation alone matches nothing, and its order in the list does not matter.
     assert.deepEqual(lookUp(entry('!bad.lab.example', keyA), 'good.lab.example'), { accepted: [], revoked: [] });
-    assert.deepEqual(lookUp(entry('!bad.lab.example,*.lab.example', keyA), 'bad.lab.example'), { accepted: [], revoked: [] });
+    assert.deepEqual(lookUp(entry('!bad.lab.example,*.lab.example', keyA), 'bad.lab.example'), {
+      accepted: [],
+      revoked: [],
+    });
   });
 
   it('lists @revoked keys apart from the accepted ones', () => {
@@ -158,10 +174,11 @@ describe('keysFromKnownHosts', () => {
     assert.deepEqual(lookUp(content, 'labvm-foo'), { accepted: ['B'], revoked: [] });
   });
 
-  it('reads an empty file, and a missing one as empty', () => withTempDir(async (dir) => {
-    assert.deepEqual(lookUp('', 'labvm-foo'), { accepted: [], revoked: [] });
-    assert.equal(await readKnownHosts(join(dir, 'absent')), '');
-  }));
+  it('reads an empty file, and a missing one as empty', () =>
+    withTempDir(async (dir) => {
+      assert.deepEqual(lookUp('', 'labvm-foo'), { accepted: [], revoked: [] });
+      assert.equal(await readKnownHosts(join(dir, 'absent')), '');
+    }));
 });
 
 describe('publicKeyBlob', () => {
@@ -175,7 +192,9 @@ describe('publicKeyBlob', () => {
 
   it('accepts ecdsa and security-key types', () => {
     assert.doesNotThrow(() => publicKeyBlob(`ecdsa-sha2-nistp256 ${wireKey('ecdsa-sha2-nistp256', 65)}`));
-    assert.doesNotThrow(() => publicKeyBlob(`sk-ssh-ed25519@openssh.com ${wireKey('sk-ssh-ed25519@openssh.com', 32)} user@host`));
+    assert.doesNotThrow(() =>
+      publicKeyBlob(`sk-ssh-ed25519@openssh.com ${wireKey('sk-ssh-ed25519@openssh.com', 32)} user@host`),
+    );
   });
 
   for (const garbage of [
@@ -197,9 +216,12 @@ describe('publicKeyBlob', () => {
     assert.throws(() => publicKeyBlob('ssh-ed25519 %%%not-base64%%%'), /not an OpenSSH public key/);
   });
 
-  it('rejects a blob whose own type differs from the line\'s', () => {
+  it("rejects a blob whose own type differs from the line's", () => {
     assert.throws(() => publicKeyBlob(`ssh-rsa ${base64Of(FIXED_KEY)}`), /not an OpenSSH public key/);
-    assert.throws(() => publicKeyBlob(`ssh-ed25519 ${Buffer.from('just some bytes').toString('base64')}`), /not an OpenSSH public key/);
+    assert.throws(
+      () => publicKeyBlob(`ssh-ed25519 ${Buffer.from('just some bytes').toString('base64')}`),
+      /not an OpenSSH public key/,
+    );
   });
 });
 
@@ -218,26 +240,33 @@ describe('fingerprint', () => {
     assert.match(fingerprint(publicKeyBlob(keyA)), /^SHA256:[A-Za-z0-9+/]{43}$/);
   });
 
-  it('equals `ssh-keygen -lf` for keys labvm and ssh-keygen generate', { skip: noSshKeygen }, () => withTempDir(async (dir) => {
-    const files: string[] = [];
-    const ours = join(dir, 'labvm.pub');
-    await writeFile(ours, `${keyA}\n`);
-    files.push(ours);
-    for (const type of ['ecdsa', 'rsa', 'ed25519']) {
-      const key = join(dir, `id_${type}`);
-      execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `test@${type}`, '-f', key], { stdio: 'ignore' });
-      files.push(`${key}.pub`);
-    }
-    for (const file of files) {
-      const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', file], { encoding: 'utf8' }).split(' ')[1];
-      assert.equal(fingerprint(publicKeyBlob(await readFile(file, 'utf8'))), printed, file);
-    }
-  }));
+  it('equals `ssh-keygen -lf` for keys labvm and ssh-keygen generate', { skip: noSshKeygen }, () =>
+    withTempDir(async (dir) => {
+      const files: string[] = [];
+      const ours = join(dir, 'labvm.pub');
+      await writeFile(ours, `${keyA}\n`);
+      files.push(ours);
+      for (const type of ['ecdsa', 'rsa', 'ed25519']) {
+        const key = join(dir, `id_${type}`);
+        execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `test@${type}`, '-f', key], { stdio: 'ignore' });
+        files.push(`${key}.pub`);
+      }
+      for (const file of files) {
+        const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', file], { encoding: 'utf8' }).split(
+          ' ',
+        )[1];
+        assert.equal(fingerprint(publicKeyBlob(await readFile(file, 'utf8'))), printed, file);
+      }
+    }),
+  );
 });
 
 describe('knownHostsLine', () => {
-  it('files the key under the alias, without the key\'s comment', () => {
-    assert.equal(knownHostsLine('labvm-foo', `${FIXED_KEY}\n`), `labvm-foo ${FIXED_KEY.split(' ').slice(0, 2).join(' ')}`);
+  it("files the key under the alias, without the key's comment", () => {
+    assert.equal(
+      knownHostsLine('labvm-foo', `${FIXED_KEY}\n`),
+      `labvm-foo ${FIXED_KEY.split(' ').slice(0, 2).join(' ')}`,
+    );
   });
 
   it('writes a line that keysFromKnownHosts reads back', () => {
@@ -247,12 +276,17 @@ describe('knownHostsLine', () => {
     assert.ok(accepted[0]!.equals(publicKeyBlob(keyA)));
   });
 
-  it('is read the same way by ssh-keygen -F', { skip: noSshKeygen }, () => withTempDir(async (dir) => {
-    const file = join(dir, 'known_hosts');
-    await writeFile(file, `${knownHostsLine('labvm-foo', FIXED_KEY)}\n`);
-    const found = execFileSync('ssh-keygen', ['-F', 'labvm-foo', '-f', file], { encoding: 'utf8' });
-    assert.match(found, /^labvm-foo ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM9jiVfqcg4\+2M9b80Lv\/prrv4PbiL4BgDPk9Fdm2qF2$/m);
-  }));
+  it('is read the same way by ssh-keygen -F', { skip: noSshKeygen }, () =>
+    withTempDir(async (dir) => {
+      const file = join(dir, 'known_hosts');
+      await writeFile(file, `${knownHostsLine('labvm-foo', FIXED_KEY)}\n`);
+      const found = execFileSync('ssh-keygen', ['-F', 'labvm-foo', '-f', file], { encoding: 'utf8' });
+      assert.match(
+        found,
+        /^labvm-foo ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM9jiVfqcg4\+2M9b80Lv\/prrv4PbiL4BgDPk9Fdm2qF2$/m,
+      );
+    }),
+  );
 
   it('refuses to write something that is not a public key', () => {
     for (const garbage of ['', 'not a key', 'ssh-ed25519']) {

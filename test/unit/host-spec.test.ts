@@ -44,6 +44,10 @@ describe('parseHostSpec', () => {
 
 describe('parseHostSpec and @ in user names', () => {
   it('splits at the last @, as ssh does', () => {
-    assert.deepEqual(parseHostSpec('me@corp@host.example:2200'), { username: 'me@corp', host: 'host.example', port: 2200 });
+    assert.deepEqual(parseHostSpec('me@corp@host.example:2200'), {
+      username: 'me@corp',
+      host: 'host.example',
+      port: 2200,
+    });
   });
 });

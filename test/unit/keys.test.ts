@@ -19,6 +19,9 @@ describe('generateEd25519', () => {
   it('writes the comment and the OpenSSH formats', () => {
     const pair = generateEd25519('labvm@demo');
     assert.match(pair.publicKey, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]+=* labvm@demo$/);
-    assert.match(pair.privateKey, /^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n?$/);
+    assert.match(
+      pair.privateKey,
+      /^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n?$/,
+    );
   });
 });

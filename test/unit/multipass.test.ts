@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { multipassDaemonHint, multipassInstallHint } from '../../src/core/platform.js';
 import {
-  CLIENT_TIMEOUT_EXIT, isLaunchTimeout, spawnRunner, isValidIpv4, Multipass, MultipassError, progressLines, type LaunchOptions, type RunResult, type Runner,
+  CLIENT_TIMEOUT_EXIT,
+  isLaunchTimeout,
+  spawnRunner,
+  isValidIpv4,
+  Multipass,
+  MultipassError,
+  progressLines,
+  type LaunchOptions,
+  type RunResult,
+  type Runner,
 } from '../../src/vm/multipass.js';
 import { expectLabvmRejection, withPlatform } from './helpers.js';
 
@@ -39,12 +48,15 @@ function multipassWith(...replies: Reply[]): { multipass: Multipass; calls: Call
 }
 
 const missing = (command: string, name = 'foo'): Partial<RunResult> => ({
-  exitCode: 2, stderr: `${command} failed: The following errors occurred:\ninstance "${name}" does not exist\n`,
+  exitCode: 2,
+  stderr: `${command} failed: The following errors occurred:\ninstance "${name}" does not exist\n`,
 });
 const socketDown = (command: string): Partial<RunResult> => ({
-  exitCode: 2, stderr: `${command} failed: cannot connect to the multipass socket\n`,
+  exitCode: 2,
+  stderr: `${command} failed: cannot connect to the multipass socket\n`,
 });
-const enoent = () => Object.assign(new Error('spawn multipass ENOENT'), { code: 'ENOENT', errno: -2, syscall: 'spawn multipass' });
+const enoent = () =>
+  Object.assign(new Error('spawn multipass ENOENT'), { code: 'ENOENT', errno: -2, syscall: 'spawn multipass' });
 
 /** `info foo --format json` as 1.16 prints it for a Running instance (keys sorted, counts as strings). */
 const RUNNING_INFO = `{
@@ -91,25 +103,45 @@ const RUNNING_INFO = `{
 
 /** A stopped, Starting, Unknown or Deleted instance: runtime fields are empty. */
 function notRunningInfo(state: string, ipv4: string[]): string {
-  return JSON.stringify({
-    errors: [],
-    info: {
-      foo: {
-        cpu_count: '', disks: { sda1: {} }, image_hash: '1797c5c8', image_release: '24.04 LTS', ipv4, load: [],
-        memory: {}, mounts: {}, release: '', snapshot_count: '0', state,
+  return JSON.stringify(
+    {
+      errors: [],
+      info: {
+        foo: {
+          cpu_count: '',
+          disks: { sda1: {} },
+          image_hash: '1797c5c8',
+          image_release: '24.04 LTS',
+          ipv4,
+          load: [],
+          memory: {},
+          mounts: {},
+          release: '',
+          snapshot_count: '0',
+          state,
+        },
       },
     },
-  }, null, 4);
+    null,
+    4,
+  );
 }
 
 const LAUNCH: LaunchOptions = {
-  name: 'foo', image: '24.04', cpus: 2, memory: '4G', disk: '20G', timeoutSeconds: 1200,
+  name: 'foo',
+  image: '24.04',
+  cpus: 2,
+  memory: '4G',
+  disk: '20G',
+  timeoutSeconds: 1200,
   userData: '#cloud-config\nusers:\n  - default\n',
 };
 
 describe('Multipass.preflight', () => {
   it('returns both versions when the daemon answers, from `version --format json`', async () => {
-    const { multipass, calls } = multipassWith({ stdout: '{\n    "multipass": "1.16.3",\n    "multipassd": "1.16.3"\n}\n' });
+    const { multipass, calls } = multipassWith({
+      stdout: '{\n    "multipass": "1.16.3",\n    "multipassd": "1.16.3"\n}\n',
+    });
     assert.deepEqual(await multipass.preflight(), { client: '1.16.3', daemon: '1.16.3' });
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.executable, '/opt/multipass/bin/multipass');
@@ -119,7 +151,8 @@ describe('Multipass.preflight', () => {
   it('copes with the optional "update" object and platform suffixes', async () => {
     const { multipass } = multipassWith({
       stdout: JSON.stringify({
-        multipass: '1.16.3+mac', multipassd: '1.16.3+mac',
+        multipass: '1.16.3+mac',
+        multipassd: '1.16.3+mac',
         update: { title: '1.16.4', description: 'bug fixes', url: 'https://example.invalid/' },
       }),
     });
@@ -142,7 +175,8 @@ describe('Multipass.preflight', () => {
 
   it('gives the install hint of the platform it runs on (winget on Windows)', async () => {
     const error = await withPlatform('win32', () =>
-      expectLabvmRejection(new Multipass('multipass.exe', scripted(enoent()).runner).preflight(), 'prerequisite'));
+      expectLabvmRejection(new Multipass('multipass.exe', scripted(enoent()).runner).preflight(), 'prerequisite'),
+    );
     assert.match(error.hint ?? '', /winget install Canonical\.Multipass/);
   });
 
@@ -169,7 +203,11 @@ describe('Multipass.info', () => {
   it('reads a Running instance: first IPv4, releases, state', async () => {
     const { multipass, calls } = multipassWith({ stdout: RUNNING_INFO });
     assert.deepEqual(await multipass.info('foo'), {
-      name: 'foo', state: 'Running', ipv4: '10.168.32.2', release: 'Ubuntu 16.04.3 LTS', imageRelease: '16.04 LTS',
+      name: 'foo',
+      state: 'Running',
+      ipv4: '10.168.32.2',
+      release: 'Ubuntu 16.04.3 LTS',
+      imageRelease: '16.04 LTS',
     });
     assert.deepEqual(calls[0]!.args, ['info', 'foo', '--format', 'json']);
   });
@@ -180,14 +218,23 @@ describe('Multipass.info', () => {
         errors: [],
         info: {
           foo: {
-            state: 'Running', zone: { name: 'zone1', available: true }, ipv4: ['192.168.64.7'], release: 'Ubuntu 24.04.1 LTS',
-            image_release: '24.04 LTS', cpu_count: '2', memory: { total: 4102029312, used: 312000000 },
+            state: 'Running',
+            zone: { name: 'zone1', available: true },
+            ipv4: ['192.168.64.7'],
+            release: 'Ubuntu 24.04.1 LTS',
+            image_release: '24.04 LTS',
+            cpu_count: '2',
+            memory: { total: 4102029312, used: 312000000 },
           },
         },
       }),
     });
     assert.deepEqual(await multipass.info('foo'), {
-      name: 'foo', state: 'Running', ipv4: '192.168.64.7', release: 'Ubuntu 24.04.1 LTS', imageRelease: '24.04 LTS',
+      name: 'foo',
+      state: 'Running',
+      ipv4: '192.168.64.7',
+      release: 'Ubuntu 24.04.1 LTS',
+      imageRelease: '24.04 LTS',
     });
   });
 
@@ -220,7 +267,11 @@ describe('Multipass.info', () => {
   it('returns a Deleted instance with state Deleted (its name is still taken)', async () => {
     const { multipass } = multipassWith({ stdout: notRunningInfo('Deleted', []) });
     assert.deepEqual(await multipass.info('foo'), {
-      name: 'foo', state: 'Deleted', ipv4: undefined, release: '', imageRelease: '24.04 LTS',
+      name: 'foo',
+      state: 'Deleted',
+      ipv4: undefined,
+      release: '',
+      imageRelease: '24.04 LTS',
     });
   });
 
@@ -229,7 +280,7 @@ describe('Multipass.info', () => {
     assert.equal(await multipass.info('foo'), undefined);
   });
 
-  it('throws a MultipassError with Multipass\'s message for other failures', async () => {
+  it("throws a MultipassError with Multipass's message for other failures", async () => {
     const result = { exitCode: 3, stdout: '', stderr: 'info failed: daemon is busy\ntry again later\n' };
     const { multipass } = multipassWith(result);
     await assert.rejects(multipass.info('foo'), (error: unknown) => {
@@ -249,16 +300,28 @@ describe('Multipass.info', () => {
 });
 
 describe('spawnRunner', () => {
-  it('stops waiting for a client that outlives the timeout, as Multipass\'s own timer does (exit 5)', async () => {
+  it("stops waiting for a client that outlives the timeout, as Multipass's own timer does (exit 5)", async () => {
     const started = Date.now();
-    const result = await spawnRunner(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], undefined, undefined, 200);
+    const result = await spawnRunner(
+      process.execPath,
+      ['-e', 'setTimeout(() => {}, 10000)'],
+      undefined,
+      undefined,
+      200,
+    );
     assert.equal(result.exitCode, CLIENT_TIMEOUT_EXIT);
     assert.match(result.stderr, /stopped waiting/);
     assert.ok(Date.now() - started < 9000, 'did not wait for the child to finish');
   });
 
-  it('passes a finished child\'s exit code and output through', async () => {
-    const result = await spawnRunner(process.execPath, ['-e', 'process.stdout.write("out"); process.stderr.write("err"); process.exit(3)'], undefined, undefined, 10000);
+  it("passes a finished child's exit code and output through", async () => {
+    const result = await spawnRunner(
+      process.execPath,
+      ['-e', 'process.stdout.write("out"); process.stderr.write("err"); process.exit(3)'],
+      undefined,
+      undefined,
+      10000,
+    );
     assert.deepEqual(result, { exitCode: 3, stdout: 'out', stderr: 'err' });
   });
 });
@@ -269,7 +332,18 @@ describe('Multipass.launch', () => {
     assert.equal(await multipass.launch(LAUNCH), 'launched');
     assert.equal(calls.length, 1);
     assert.deepEqual(calls[0]!.args, [
-      'launch', '24.04', '--name', 'foo', '--cpus', '2', '--memory', '4G', '--disk', '20G', '--cloud-init', '-',
+      'launch',
+      '24.04',
+      '--name',
+      'foo',
+      '--cpus',
+      '2',
+      '--memory',
+      '4G',
+      '--disk',
+      '20G',
+      '--cloud-init',
+      '-',
     ]);
     assert.equal(calls[0]!.timeoutMs, 1_200_000);
     assert.equal(calls[0]!.stdin, LAUNCH.userData);
@@ -283,22 +357,30 @@ describe('Multipass.launch', () => {
 
   it('is still provisioning when cloud-init is too slow (exit 2, "timed out waiting for initialization")', async () => {
     const { multipass } = multipassWith({
-      exitCode: 2, stderr: 'launch failed: The following errors occurred:\ntimed out waiting for initialization to complete\n',
+      exitCode: 2,
+      stderr: 'launch failed: The following errors occurred:\ntimed out waiting for initialization to complete\n',
     });
     assert.equal(await multipass.launch(LAUNCH), 'still-provisioning');
   });
 
   it('is still provisioning when SSH was slow to come up (the VM is kept)', async () => {
     const { multipass } = multipassWith({
-      exitCode: 2, stderr: 'launch failed: The following errors occurred:\nfoo: timed out waiting for response\n',
+      exitCode: 2,
+      stderr: 'launch failed: The following errors occurred:\nfoo: timed out waiting for response\n',
     });
     assert.equal(await multipass.launch(LAUNCH), 'still-provisioning');
   });
 
   for (const [what, result] of [
     ['an existing name', { exitCode: 2, stderr: 'launch failed: instance "foo" already exists\n' }],
-    ['an invalid name', { exitCode: 2, stderr: 'launch failed: Invalid arguments supplied\nInvalid instance name supplied: 1bad\n' }],
-    ['a size below the minimum', { exitCode: 2, stderr: 'launch failed: Invalid arguments supplied\nInvalid memory size value supplied: 100M.\n' }],
+    [
+      'an invalid name',
+      { exitCode: 2, stderr: 'launch failed: Invalid arguments supplied\nInvalid instance name supplied: 1bad\n' },
+    ],
+    [
+      'a size below the minimum',
+      { exitCode: 2, stderr: 'launch failed: Invalid arguments supplied\nInvalid memory size value supplied: 100M.\n' },
+    ],
     ['an unreadable cloud-init', { exitCode: 1, stderr: 'Could not load cloud-init configuration: bad YAML\n' }],
   ] as const) {
     it(`throws a MultipassError for ${what}, with Multipass's message on one line`, async () => {
@@ -324,14 +406,25 @@ describe('Multipass.launch', () => {
 
   it('is a LabvmError of kind "vm", so the CLI shows Multipass\'s message instead of calling it a bug', async () => {
     const { multipass } = multipassWith({ exitCode: 2, stderr: 'launch failed: instance "foo" already exists\n' });
-    const error = await expectLabvmRejection(multipass.launch(LAUNCH), 'vm', /^launch failed: instance "foo" already exists$/);
+    const error = await expectLabvmRejection(
+      multipass.launch(LAUNCH),
+      'vm',
+      /^launch failed: instance "foo" already exists$/,
+    );
     assert.equal(error.exitCode, 4);
   });
 
   it('turns the spinner output it streams into progress lines', async () => {
     const lines: string[] = [];
     const { multipass } = multipassWith((call) => {
-      for (const chunk of ['\x1b[2K\x1b[0A\x1b[0ECreating foo  ', '\b|', '\b/', '\b ', '\x1b[2K\x1b[0A\x1b[0E', 'Launched: foo\n']) {
+      for (const chunk of [
+        '\x1b[2K\x1b[0A\x1b[0ECreating foo  ',
+        '\b|',
+        '\b/',
+        '\b ',
+        '\x1b[2K\x1b[0A\x1b[0E',
+        'Launched: foo\n',
+      ]) {
         call.onStdout?.(chunk);
       }
       return { stdout: 'ignored' };
@@ -366,15 +459,21 @@ describe('Multipass.deletePurge, start, exec', () => {
 
   it('throws a MultipassError for other failures', async () => {
     const { multipass } = multipassWith({ exitCode: 2, stderr: 'delete failed: something broke\n' });
-    await assert.rejects(multipass.deletePurge('foo'), { name: 'MultipassError', message: 'delete failed: something broke' });
+    await assert.rejects(multipass.deletePurge('foo'), {
+      name: 'MultipassError',
+      message: 'delete failed: something broke',
+    });
   });
 
-  it('start succeeds silently and fails with Multipass\'s message', async () => {
+  it("start succeeds silently and fails with Multipass's message", async () => {
     const ok = multipassWith({});
     await ok.multipass.start('foo');
     assert.deepEqual(ok.calls[0]!.args, ['start', 'foo']);
 
-    const bad = multipassWith({ exitCode: 2, stderr: "start failed: instance(s) missing\nInstance 'foo' does not exist.\n" });
+    const bad = multipassWith({
+      exitCode: 2,
+      stderr: "start failed: instance(s) missing\nInstance 'foo' does not exist.\n",
+    });
     await assert.rejects(bad.multipass.start('foo'), (error: unknown) => {
       assert.ok(error instanceof MultipassError);
       assert.equal(error.message, "start failed: instance(s) missing Instance 'foo' does not exist.");
@@ -387,15 +486,40 @@ describe('Multipass.deletePurge, start, exec', () => {
 describe('progressLines', () => {
   /** What `multipass launch` writes to a pipe, chunk by chunk (AnimatedSpinner and the download progress). */
   const SPINNER_CHUNKS = [
-    'Retrieving image: 3%', '\rRetrieving image: 42%', '\rRetrieving image: 42%', '\rRetrieving image: 100%',
-    '\x1b[2K\x1b[0A\x1b[0E', 'Creating foo  ', '\b|', '\b/', '\b-', '\b\\', '\b|', '\b ',
-    '\x1b[2K\x1b[0A\x1b[0E', 'Starting foo  ', '\b/', '\b-', '\b ',
-    '\x1b[2K\x1b[0A\x1b[0E', 'Waiting for initialization to complete  ', '\b-', '\b\\', '\b|', '\b ',
-    '\x1b[2K\x1b[0A\x1b[0E', 'Launched: foo\n',
+    'Retrieving image: 3%',
+    '\rRetrieving image: 42%',
+    '\rRetrieving image: 42%',
+    '\rRetrieving image: 100%',
+    '\x1b[2K\x1b[0A\x1b[0E',
+    'Creating foo  ',
+    '\b|',
+    '\b/',
+    '\b-',
+    '\b\\',
+    '\b|',
+    '\b ',
+    '\x1b[2K\x1b[0A\x1b[0E',
+    'Starting foo  ',
+    '\b/',
+    '\b-',
+    '\b ',
+    '\x1b[2K\x1b[0A\x1b[0E',
+    'Waiting for initialization to complete  ',
+    '\b-',
+    '\b\\',
+    '\b|',
+    '\b ',
+    '\x1b[2K\x1b[0A\x1b[0E',
+    'Launched: foo\n',
   ];
   const EXPECTED = [
-    'Retrieving image: 3%', 'Retrieving image: 42%', 'Retrieving image: 100%',
-    'Creating foo', 'Starting foo', 'Waiting for initialization to complete', 'Launched: foo',
+    'Retrieving image: 3%',
+    'Retrieving image: 42%',
+    'Retrieving image: 100%',
+    'Creating foo',
+    'Starting foo',
+    'Waiting for initialization to complete',
+    'Launched: foo',
   ];
 
   function linesOf(chunks: string[]): string[] {
@@ -439,14 +563,36 @@ describe('isValidIpv4 and isLaunchTimeout', () => {
   for (const address of ['10.168.32.2', '192.168.64.7', '0.0.0.0', '255.255.255.255']) {
     it(`accepts ${address}`, () => assert.equal(isValidIpv4(address), true));
   }
-  for (const address of ['N/A', 'UNKNOWN', '', '256.1.1.1', '10.0.0', '10.0.0.1.2', 'fe80::1', ' 10.0.0.1', '10.0.0.1\n', 'a.b.c.d', '1234.1.1.1']) {
+  for (const address of [
+    'N/A',
+    'UNKNOWN',
+    '',
+    '256.1.1.1',
+    '10.0.0',
+    '10.0.0.1.2',
+    'fe80::1',
+    ' 10.0.0.1',
+    '10.0.0.1\n',
+    'a.b.c.d',
+    '1234.1.1.1',
+  ]) {
     it(`rejects ${JSON.stringify(address)}`, () => assert.equal(isValidIpv4(address), false));
   }
 
   it('sees exit 5 and "timed out waiting for" as timeouts, and nothing else', () => {
     assert.equal(isLaunchTimeout({ exitCode: 5, stdout: '', stderr: '' }), true);
-    assert.equal(isLaunchTimeout({ exitCode: 2, stdout: '', stderr: 'launch failed: The following errors occurred:\ntimed out waiting for initialization to complete' }), true);
-    assert.equal(isLaunchTimeout({ exitCode: 2, stdout: '', stderr: 'launch failed: instance "foo" already exists' }), false);
+    assert.equal(
+      isLaunchTimeout({
+        exitCode: 2,
+        stdout: '',
+        stderr: 'launch failed: The following errors occurred:\ntimed out waiting for initialization to complete',
+      }),
+      true,
+    );
+    assert.equal(
+      isLaunchTimeout({ exitCode: 2, stdout: '', stderr: 'launch failed: instance "foo" already exists' }),
+      false,
+    );
     assert.equal(isLaunchTimeout({ exitCode: 1, stdout: '', stderr: '' }), false);
   });
 });

@@ -1,12 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inContainerCgroup, lastKernelLogStamp, parseDenials, parseLabel, parseLsmList, parseNSpid, parsePsAux } from '../../src/lab/parse.js';
+import {
+  inContainerCgroup,
+  lastKernelLogStamp,
+  parseDenials,
+  parseLabel,
+  parseLsmList,
+  parseNSpid,
+  parsePsAux,
+} from '../../src/lab/parse.js';
 
 /** /proc/<pid>/status of a `sleep 600` started in a container's PID namespace (trimmed). */
 const STATUS_NESTED = [
-  'Name:\tsleep', 'Umask:\t0022', 'State:\tS (sleeping)', 'Tgid:\t46926', 'Ngid:\t0', 'Pid:\t46926', 'PPid:\t46900',
-  'TracerPid:\t0', 'Uid:\t0\t0\t0\t0', 'Gid:\t0\t0\t0\t0', 'FDSize:\t64', 'Groups:\t0 ', 'NStgid:\t46926\t64',
-  'NSpid:\t46926\t64', 'NSpgid:\t46900\t60', 'NSsid:\t46900\t60', 'VmPeak:\t    2484 kB', 'Threads:\t1', '',
+  'Name:\tsleep',
+  'Umask:\t0022',
+  'State:\tS (sleeping)',
+  'Tgid:\t46926',
+  'Ngid:\t0',
+  'Pid:\t46926',
+  'PPid:\t46900',
+  'TracerPid:\t0',
+  'Uid:\t0\t0\t0\t0',
+  'Gid:\t0\t0\t0\t0',
+  'FDSize:\t64',
+  'Groups:\t0 ',
+  'NStgid:\t46926\t64',
+  'NSpid:\t46926\t64',
+  'NSpgid:\t46900\t60',
+  'NSsid:\t46900\t60',
+  'VmPeak:\t    2484 kB',
+  'Threads:\t1',
+  '',
 ].join('\n');
 
 describe('parseNSpid', () => {
@@ -49,22 +73,30 @@ describe('parsePsAux', () => {
 
   it('skips the header and reads user, PID and the whole command', () => {
     const rows = parsePsAux(PS_AUX);
-    assert.deepEqual(rows.map(({ user, pid, command }) => ({ user, pid, command })), [
-      { user: 'root', pid: 1, command: 'nginx: master process nginx -g daemon off;' },
-      { user: 'nginx', pid: 29, command: 'nginx: worker process' },
-      { user: 'root', pid: 64, command: 'sleep 600' },
-      { user: 'systemd+', pid: 101, command: 'sleep 600' },
-      { user: 'root', pid: 70, command: 'ps aux' },
-    ]);
+    assert.deepEqual(
+      rows.map(({ user, pid, command }) => ({ user, pid, command })),
+      [
+        { user: 'root', pid: 1, command: 'nginx: master process nginx -g daemon off;' },
+        { user: 'nginx', pid: 29, command: 'nginx: worker process' },
+        { user: 'root', pid: 64, command: 'sleep 600' },
+        { user: 'systemd+', pid: 101, command: 'sleep 600' },
+        { user: 'root', pid: 70, command: 'ps aux' },
+      ],
+    );
   });
 
-  it('keeps each row\'s original line', () => {
+  it("keeps each row's original line", () => {
     const row = parsePsAux(PS_AUX).find((r) => r.pid === 64);
     assert.equal(row?.line, 'root          64  0.0  0.0   2484  1280 ?        S    10:02   0:00 sleep 600');
   });
 
   it('lets the exercise pick the sleep out by its command', () => {
-    assert.deepEqual(parsePsAux(PS_AUX).filter((r) => r.command === 'sleep 600').map((r) => r.pid), [64, 101]);
+    assert.deepEqual(
+      parsePsAux(PS_AUX)
+        .filter((r) => r.command === 'sleep 600')
+        .map((r) => r.pid),
+      [64, 101],
+    );
   });
 
   it('drops lines that are not process rows, and reads CRLF', () => {
@@ -74,7 +106,10 @@ describe('parsePsAux', () => {
       'root x 0.0 0.0 1 1 ? S 10:02 0:00 bogus pid',
       'root 7 0.0 0.0 1 1 ? S 10:02 0:00 true',
     ].join('\r\n');
-    assert.deepEqual(parsePsAux(listing).map((r) => [r.pid, r.command]), [[7, 'true']]);
+    assert.deepEqual(
+      parsePsAux(listing).map((r) => [r.pid, r.command]),
+      [[7, 'true']],
+    );
   });
 
   it('gives no rows for a header alone or for nothing', () => {
@@ -107,7 +142,13 @@ describe('parseLabel', () => {
 
 describe('parseLsmList', () => {
   it('splits the comma list', () => {
-    assert.deepEqual(parseLsmList('lockdown,capability,landlock,yama,apparmor\n'), ['lockdown', 'capability', 'landlock', 'yama', 'apparmor']);
+    assert.deepEqual(parseLsmList('lockdown,capability,landlock,yama,apparmor\n'), [
+      'lockdown',
+      'capability',
+      'landlock',
+      'yama',
+      'apparmor',
+    ]);
   });
 
   it('gives [] for an empty file', () => {
@@ -125,7 +166,11 @@ describe('inContainerCgroup', () => {
 
   it('finds the container in a cgroup v1 listing (/docker/<id>)', () => {
     const v1 = [
-      '12:pids:/docker/' + ID, '11:memory:/docker/' + ID, '10:cpu,cpuacct:/docker/' + ID, '1:name=systemd:/docker/' + ID, '0::/system.slice/containerd.service',
+      '12:pids:/docker/' + ID,
+      '11:memory:/docker/' + ID,
+      '10:cpu,cpuacct:/docker/' + ID,
+      '1:name=systemd:/docker/' + ID,
+      '0::/system.slice/containerd.service',
     ].join('\n');
     assert.equal(inContainerCgroup(v1, ID), true);
   });
@@ -134,7 +179,7 @@ describe('inContainerCgroup', () => {
     assert.equal(inContainerCgroup(`0::/system.slice/docker-${ID}.scope\n`, ID), true);
   });
 
-  it('does not find it in a user slice, or in another container\'s cgroup', () => {
+  it("does not find it in a user slice, or in another container's cgroup", () => {
     assert.equal(inContainerCgroup('0::/user.slice/user-1000.slice/session-3.scope\n', ID), false);
     const other = 'aa'.repeat(32);
     assert.equal(inContainerCgroup(`0::/system.slice/docker-${other}.scope\n`, ID), false);
@@ -144,12 +189,16 @@ describe('inContainerCgroup', () => {
 
 describe('parsePsAux with BusyBox ps', () => {
   it('reads the PID and command columns from the header', () => {
-    const listing = 'PID   USER     TIME  COMMAND\n    1 root      0:00 nginx: master process nginx -g daemon off;\n   31 root      0:00 sleep 600\n';
+    const listing =
+      'PID   USER     TIME  COMMAND\n    1 root      0:00 nginx: master process nginx -g daemon off;\n   31 root      0:00 sleep 600\n';
     const rows = parsePsAux(listing);
-    assert.deepEqual(rows.map((row) => [row.pid, row.command, row.user]), [
-      [1, 'nginx: master process nginx -g daemon off;', 'root'],
-      [31, 'sleep 600', 'root'],
-    ]);
+    assert.deepEqual(
+      rows.map((row) => [row.pid, row.command, row.user]),
+      [
+        [1, 'nginx: master process nginx -g daemon off;', 'root'],
+        [31, 'sleep 600', 'root'],
+      ],
+    );
   });
 
   it('gives no rows for output without a PID or COMMAND header', () => {
@@ -158,8 +207,10 @@ describe('parsePsAux with BusyBox ps', () => {
 });
 
 describe('kernel log: the mark and the denials after it', () => {
-  const DENIAL = 'audit: type=1400 audit(1764426000.123:45): apparmor="DENIED" operation="signal" class="signal" profile="docker-default" pid=2310 comm="kill" requested_mask="send" denied_mask="send" signal=term peer="unconfined"';
-  const AVC = 'audit: type=1400 audit(1764426000.200:46): avc:  denied  { signal } for  pid=2311 comm="kill" scontext=system_u:system_r:container_t:s0:c1,c2 tcontext=unconfined_u:unconfined_r:unconfined_t:s0 tclass=process permissive=0';
+  const DENIAL =
+    'audit: type=1400 audit(1764426000.123:45): apparmor="DENIED" operation="signal" class="signal" profile="docker-default" pid=2310 comm="kill" requested_mask="send" denied_mask="send" signal=term peer="unconfined"';
+  const AVC =
+    'audit: type=1400 audit(1764426000.200:46): avc:  denied  { signal } for  pid=2311 comm="kill" scontext=system_u:system_r:container_t:s0:c1,c2 tcontext=unconfined_u:unconfined_r:unconfined_t:s0 tclass=process permissive=0';
   const log = `[   10.000001] docker0: port 1(veth1) entered forwarding state\n[  120.500000] ${DENIAL.replace('2310', '1999')}\n[  130.250000] eth0: link up\n[  131.000000] ${DENIAL}\n[  131.100000] ${AVC}\n`;
 
   it('the mark is the stamp of the last line; an empty log marks 0; no stamps, no mark', () => {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  currentPlatform, hasPosixModes, multipassDaemonHint, multipassExecutable, multipassInstallHint,
+  currentPlatform,
+  hasPosixModes,
+  multipassDaemonHint,
+  multipassExecutable,
+  multipassInstallHint,
 } from '../../src/core/platform.js';
 import { withPlatform } from './helpers.js';
 
@@ -27,7 +31,8 @@ describe('multipassInstallHint', () => {
   });
 
   it('ends each hint with how to check the install', () => {
-    for (const platform of ['darwin', 'win32', 'linux'] as const) assert.match(multipassInstallHint(platform), /`multipass version`\.$/);
+    for (const platform of ['darwin', 'win32', 'linux'] as const)
+      assert.match(multipassInstallHint(platform), /`multipass version`\.$/);
   });
 });
 
@@ -55,7 +60,10 @@ describe('hasPosixModes', () => {
 describe('multipassExecutable', () => {
   it('honours LABVM_MULTIPASS on every platform', () => {
     for (const platform of ['darwin', 'win32', 'linux'] as const) {
-      assert.equal(multipassExecutable({ LABVM_MULTIPASS: '/opt/double/multipass' }, platform), '/opt/double/multipass');
+      assert.equal(
+        multipassExecutable({ LABVM_MULTIPASS: '/opt/double/multipass' }, platform),
+        '/opt/double/multipass',
+      );
     }
   });
 

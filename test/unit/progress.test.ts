@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
-import { liveLine, progressFor, streamProgress, terminalProgress, type ProgressOutput } from '../../src/core/progress.js';
+import {
+  liveLine,
+  progressFor,
+  streamProgress,
+  terminalProgress,
+  type ProgressOutput,
+} from '../../src/core/progress.js';
 import { styler } from '../../src/core/ansi.js';
 
 const plainStyle = styler(false);
@@ -13,16 +19,28 @@ const ANSI = /\x1b\[/;
 function recorder(style = plainStyle): { progress: ProgressOutput; lines: string[]; advance: (ms: number) => void } {
   const lines: string[] = [];
   let clock = 1_700_000_000_000;
-  return { progress: streamProgress((line) => lines.push(line), style, () => clock), lines, advance: (ms) => (clock += ms) };
+  return {
+    progress: streamProgress(
+      (line) => lines.push(line),
+      style,
+      () => clock,
+    ),
+    lines,
+    advance: (ms) => (clock += ms),
+  };
 }
 
 describe('streamProgress', () => {
   it('prints a start line, then a done line with the elapsed seconds and the description', async () => {
     const { progress, lines, advance } = recorder();
-    const result = await progress.phase('launching foo', async () => {
-      advance(2_500);
-      return 'launched';
-    }, (outcome) => `outcome: ${outcome}`);
+    const result = await progress.phase(
+      'launching foo',
+      async () => {
+        advance(2_500);
+        return 'launched';
+      },
+      (outcome) => `outcome: ${outcome}`,
+    );
     assert.equal(result, 'launched');
     assert.deepEqual(lines, ['… launching foo', '✔ launching foo 2.5s — outcome: launched']);
   });
@@ -55,10 +73,17 @@ describe('streamProgress', () => {
   it('prints a ✖ line with the elapsed time when the work throws, and rethrows the same error', async () => {
     const { progress, lines, advance } = recorder();
     const failure = new Error('multipass is gone');
-    await assert.rejects(progress.phase('preflight', async () => {
-      advance(300);
-      throw failure;
-    }, () => 'never described'), (error) => error === failure);
+    await assert.rejects(
+      progress.phase(
+        'preflight',
+        async () => {
+          advance(300);
+          throw failure;
+        },
+        () => 'never described',
+      ),
+      (error) => error === failure,
+    );
     assert.deepEqual(lines, ['… preflight', '✖ preflight 0.3s']);
   });
 
@@ -69,17 +94,35 @@ describe('streamProgress', () => {
   });
 
   it('writes no ANSI with plainStyle, and colours with ansiStyle', async () => {
-    for (const [style, coloured] of [[plainStyle, false], [ansiStyle, true]] as const) {
+    for (const [style, coloured] of [
+      [plainStyle, false],
+      [ansiStyle, true],
+    ] as const) {
       const { progress, lines } = recorder(style);
-      await progress.phase('ok phase', async (update) => update('detail'), () => 'described');
-      await progress.phase('bad phase', async () => { throw new Error('x'); }).catch(() => undefined);
+      await progress.phase(
+        'ok phase',
+        async (update) => update('detail'),
+        () => 'described',
+      );
+      await progress
+        .phase('bad phase', async () => {
+          throw new Error('x');
+        })
+        .catch(() => undefined);
       progress.note('a note');
       assert.equal(lines.length, 6);
       for (const line of lines) {
         if (!coloured) assert.doesNotMatch(line, ANSI, JSON.stringify(line));
       }
-      assert.equal(lines.some((line) => ANSI.test(line)), coloured);
-      if (coloured) assert.ok(lines.includes('\x1b[32m✔\x1b[39m ok phase \x1b[2m0.0s\x1b[22m \x1b[2m— described\x1b[22m'), lines.join('\n'));
+      assert.equal(
+        lines.some((line) => ANSI.test(line)),
+        coloured,
+      );
+      if (coloured)
+        assert.ok(
+          lines.includes('\x1b[32m✔\x1b[39m ok phase \x1b[2m0.0s\x1b[22m \x1b[2m— described\x1b[22m'),
+          lines.join('\n'),
+        );
     }
   });
 });
@@ -105,8 +148,10 @@ describe('abandon', () => {
 
 describe('liveLine', () => {
   it('shows the phase, whole seconds and the latest detail', () => {
-    assert.equal(liveLine('cloud-init finished', 12_900, 'waiting for cloud-init: Setting up docker-ce', 100),
-      'cloud-init finished 12s — waiting for cloud-init: Setting up docker-ce');
+    assert.equal(
+      liveLine('cloud-init finished', 12_900, 'waiting for cloud-init: Setting up docker-ce', 100),
+      'cloud-init finished 12s — waiting for cloud-init: Setting up docker-ce',
+    );
   });
 
   it('cuts the line to the terminal width (spinner included), and strips control sequences from the detail', () => {
@@ -123,7 +168,8 @@ function fakeTerminal(columns = 80): { stream: NodeJS.WriteStream; written: () =
   let text = '';
   stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
   Object.assign(stream, {
-    isTTY: true, columns,
+    isTTY: true,
+    columns,
     cursorTo: (x: number) => stream.write(`\u001b[${x + 1}G`),
     moveCursor: (_x: number, y: number) => stream.write(`\u001b[${Math.abs(y)}${y < 0 ? 'A' : 'B'}`),
     clearLine: () => stream.write('\u001b[2K'),
@@ -132,19 +178,30 @@ function fakeTerminal(columns = 80): { stream: NodeJS.WriteStream; written: () =
 }
 
 /** What stays on screen: each line from its last clear-line on, control sequences removed. */
-const onScreen = (written: string) => written.split('\n')
-  .map((line) => line.split('\u001b[2K').pop()!.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''))
-  .filter((line) => line.trim());
+const onScreen = (written: string) =>
+  written
+    .split('\n')
+    .map((line) =>
+      line
+        .split('\u001b[2K')
+        .pop()!
+        .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''),
+    )
+    .filter((line) => line.trim());
 
 describe('terminalProgress (a real terminal is checked by hand in tmux; this checks what is written)', () => {
   it('redraws the phase in place with a spinner and leaves exactly one final line per phase', async () => {
     const { stream, written } = fakeTerminal(80);
     const progress = terminalProgress(stream, plainStyle);
-    await progress.phase('VM running with an IP address', async (update) => {
-      update('Starting, no IP address yet');
-      await new Promise((resolve) => setTimeout(resolve, 700));
-      update('Running');
-    }, () => '10.0.0.7');
+    await progress.phase(
+      'VM running with an IP address',
+      async (update) => {
+        update('Starting, no IP address yet');
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        update('Running');
+      },
+      () => '10.0.0.7',
+    );
     await progress.phase('SSH reachable', async () => undefined);
     const text = written();
     assert.match(text, /\u001b\[2K/, 'the live line is cleared and redrawn');
@@ -158,10 +215,17 @@ describe('terminalProgress (a real terminal is checked by hand in tmux; this che
   it('wraps a long final line between words to the terminal width', async () => {
     const { stream, written } = fakeTerminal(60);
     const progress = terminalProgress(stream, plainStyle);
-    await progress.phase('running my-nginx-cntr (port 8080 -> 80)', async () => undefined, () => 'PID 1020 on the host, nginx answered HTTP 200');
+    await progress.phase(
+      'running my-nginx-cntr (port 8080 -> 80)',
+      async () => undefined,
+      () => 'PID 1020 on the host, nginx answered HTTP 200',
+    );
     const last = onScreen(written());
     assert.equal(last.length, 2);
-    assert.ok(last.every((line) => [...line].length <= 60), last.join('\n'));
+    assert.ok(
+      last.every((line) => [...line].length <= 60),
+      last.join('\n'),
+    );
     assert.match(last[1]!, /^ {4}the host, nginx answered HTTP 200$/);
   });
 });
@@ -186,6 +250,7 @@ describe('progressFor', () => {
 
 describe('plainStyle', () => {
   it('plainStyle returns text unchanged', () => {
-    for (const paint of [plainStyle.green, plainStyle.red, plainStyle.dim, plainStyle.bold]) assert.equal(paint('✔ text'), '✔ text');
+    for (const paint of [plainStyle.green, plainStyle.red, plainStyle.dim, plainStyle.bold])
+      assert.equal(paint('✔ text'), '✔ text');
   });
 });

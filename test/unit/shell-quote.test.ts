@@ -8,20 +8,63 @@ const noSh = !hasCommand('/bin/sh', ['-c', 'true']) && 'no /bin/sh here';
 
 /** The argv a POSIX shell builds from `printf … <quoted>`: one NUL-terminated item per argument. */
 function argvThroughSh(quoted: string): string[] {
-  const out = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${quoted}`], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent-home' } });
+  const out = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${quoted}`], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent-home' },
+  });
   return out.split('\0').slice(0, -1);
 }
 
 const TRICKY: Array<string | number> = [
-  'plain', 'with space', "it's", "''", "'", '$HOME', '${HOME}', '$(id -u)', '`id`', '"double"', 'back\\slash', '\\n',
-  'new\nline', 'tab\there', '', '*', '?', '[a]', '~', '~/x', 'a;b', 'a&&b', 'a|b', 'a>b', '<in', '#hash', '!bang', '{a,b}',
-  'x=1', '--flag=value with space', '-n', '-e', 'café ünïcode', '%s', ' leading', 'trailing ', 42, 0, -1, 3.5,
+  'plain',
+  'with space',
+  "it's",
+  "''",
+  "'",
+  '$HOME',
+  '${HOME}',
+  '$(id -u)',
+  '`id`',
+  '"double"',
+  'back\\slash',
+  '\\n',
+  'new\nline',
+  'tab\there',
+  '',
+  '*',
+  '?',
+  '[a]',
+  '~',
+  '~/x',
+  'a;b',
+  'a&&b',
+  'a|b',
+  'a>b',
+  '<in',
+  '#hash',
+  '!bang',
+  '{a,b}',
+  'x=1',
+  '--flag=value with space',
+  '-n',
+  '-e',
+  'café ünïcode',
+  '%s',
+  ' leading',
+  'trailing ',
+  42,
+  0,
+  -1,
+  3.5,
 ];
 
 describe('shellQuote', () => {
   it('leaves words that need no quoting as they are', () => {
     assert.equal(shellQuote(['docker', 'exec', 'c1', 'ps', 'aux']), 'docker exec c1 ps aux');
-    assert.equal(shellQuote(['cat', '/proc/64/status', 'a@b', 'x=1,y:2', '100%', '+x', '-F']), 'cat /proc/64/status a@b x=1,y:2 100% +x -F');
+    assert.equal(
+      shellQuote(['cat', '/proc/64/status', 'a@b', 'x=1,y:2', '100%', '+x', '-F']),
+      'cat /proc/64/status a@b x=1,y:2 100% +x -F',
+    );
   });
 
   it('puts other arguments in single quotes', () => {
@@ -59,7 +102,11 @@ describe('shellQuote', () => {
   });
 
   it('runs nothing that an argument contains', { skip: noSh }, () => {
-    const out = execFileSync('/bin/sh', ['-c', `echo ${shellQuote(['$(echo pwned)', '`echo pwned`', '; echo pwned'])}`], { encoding: 'utf8' });
+    const out = execFileSync(
+      '/bin/sh',
+      ['-c', `echo ${shellQuote(['$(echo pwned)', '`echo pwned`', '; echo pwned'])}`],
+      { encoding: 'utf8' },
+    );
     assert.equal(out, '$(echo pwned) `echo pwned` ; echo pwned\n');
   });
 });

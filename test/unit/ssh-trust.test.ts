@@ -11,8 +11,12 @@ import { expectLabvmRejection, withTempDir } from './helpers.js';
 
 /** The raw blob of a freshly generated public key, as known_hosts would hold it. */
 function blob(type: 'ed25519' | 'ecdsa' | 'rsa'): Buffer {
-  const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 })
-    : type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }) : ssh2.utils.generateKeyPairSync('ed25519');
+  const pair =
+    type === 'ecdsa'
+      ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 })
+      : type === 'rsa'
+        ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 })
+        : ssh2.utils.generateKeyPairSync('ed25519');
   return Buffer.from(pair.public.split(' ')[1]!, 'base64');
 }
 
@@ -24,7 +28,12 @@ describe('hostKeyAlgorithms', () => {
 
   it('asks for SHA-2 signatures first for an RSA key, and lists each type once', () => {
     const rsa = blob('rsa');
-    assert.deepEqual(hostKeyAlgorithms([rsa, rsa, blob('ecdsa')]), ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ecdsa-sha2-nistp256']);
+    assert.deepEqual(hostKeyAlgorithms([rsa, rsa, blob('ecdsa')]), [
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ecdsa-sha2-nistp256',
+    ]);
   });
 });
 
@@ -37,7 +46,7 @@ describe('agentPath', () => {
 });
 
 describe('an unreachable --host', () => {
-  it('is reported with a next step about that host, not about labvm\'s VM', async () => {
+  it("is reported with a next step about that host, not about labvm's VM", async () => {
     await withTempDir(async (home) => {
       const port = await closedPort();
       await mkdir(join(home, '.ssh'));
@@ -47,10 +56,18 @@ describe('an unreachable --host', () => {
       process.env.HOME = home;
       try {
         const target = await hostTarget(`me@127.0.0.1:${port}`, join(home, 'id'), {});
-        const error = await expectLabvmRejection(RemoteHost.connect(target, 5_000), 'vm', /could not connect over SSH to 127\.0\.0\.1/);
+        const error = await expectLabvmRejection(
+          RemoteHost.connect(target, 5_000),
+          'vm',
+          /could not connect over SSH to 127\.0\.0\.1/,
+        );
         assert.doesNotMatch(error.hint ?? '', /labvm status/);
         assert.match(error.hint ?? '', new RegExp(`127\\.0\\.0\\.1 is up, that sshd listens on port ${port}`));
-        assert.match(String((error.cause as NodeJS.ErrnoException).code), /ECONNREFUSED/, 'the socket error is kept as the cause');
+        assert.match(
+          String((error.cause as NodeJS.ErrnoException).code),
+          /ECONNREFUSED/,
+          'the socket error is kept as the cause',
+        );
       } finally {
         process.env.HOME = savedHome;
       }

@@ -77,12 +77,21 @@ describe('parseSize (Multipass memory_size: binary units, decimals need a unit)'
   it('compares the minimum in bytes, across units', () => {
     assert.equal(parseSize('0.5G', 'memory', 512 * M), 512 * M); // exactly the minimum
     expectLabvmError(() => parseSize('524287K', 'memory', 512 * M), 'usage', /below the minimum of 512M/);
-    expectLabvmError(() => parseSize('3.9G', 'disk', 4 * G), 'usage', /^The disk size 3.9G is below the minimum of 4G\.$/);
+    expectLabvmError(
+      () => parseSize('3.9G', 'disk', 4 * G),
+      'usage',
+      /^The disk size 3.9G is below the minimum of 4G\.$/,
+    );
   });
 });
 
 describe('parsePositiveInteger', () => {
-  for (const [value, expected] of [['4', 4], ['1', 1], ['1200', 1200], ['007', 7]] as const) {
+  for (const [value, expected] of [
+    ['4', 4],
+    ['1', 1],
+    ['1200', 1200],
+    ['007', 7],
+  ] as const) {
     it(`reads ${JSON.stringify(value)} as ${expected}`, () => {
       assert.equal(parsePositiveInteger(value, 'CPU count'), expected);
     });
