@@ -19,8 +19,8 @@ trap 'labvm down --name "$name" >/dev/null 2>&1 || true' EXIT  # leave nothing b
 labvm up --name "$name"
 # No image registry is reachable here: give the VM the locally built nginx base image.
 docker save labvm-test/nginx-base:latest | docker exec -i "multipass-double-$name" docker load
-labvm exercise --name "$name" --base-image labvm-test/nginx-base:latest --report labvm-report.md
+labvm exercise --name "$name" --base-image labvm-test/nginx-base:latest --report labvm-report.md --force
 labvm down --name "$name"
 # The same exercise on this machine's own Docker engine: no VM, no SSH (what a Docker Desktop user runs).
-labvm exercise --docker --base-image labvm-test/nginx-base:latest --report labvm-report-docker.md
+labvm exercise --docker --base-image labvm-test/nginx-base:latest --report labvm-report-docker.md --force
 echo "The Markdown reports are in $PWD/labvm-report.md (VM) and $PWD/labvm-report-docker.md (Docker engine)"
