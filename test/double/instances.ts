@@ -1,6 +1,7 @@
 // The double's instances are Docker containers (and a volume each), found again through their label.
 
 import { Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { $, ProcessOutput } from 'zx';
 import { CONTAINER_PREFIX, DELETED_SUFFIX, INSTANCE_LABEL, errorsOccurred } from './common.js';
 
@@ -65,7 +66,13 @@ function tcpAccepts(host: string, port: number, timeoutMs = 1000): Promise<boole
  * RFC 5737), as behind VirtualBox's NAT or a VPN; `exec` still reaches it, as Multipass's own SSH path does.
  */
 function reportedAddress(ip: string): string {
-  return process.env.MULTIPASS_DOUBLE_UNROUTABLE === '1' ? `192.0.2.${Number(ip.split('.')[3] ?? 1) || 1}` : ip;
+  if (process.env.MULTIPASS_DOUBLE_UNROUTABLE !== '1') return ip;
+  // Stable per instance, in .200-.249, and never one of this computer's own addresses (a machine may itself sit
+  // in TEST-NET-1, where its own address would refuse the connection at once instead of not answering).
+  const own = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address)));
+  let host = 200 + ((Number(ip.split('.')[3]) || 0) % 50);
+  while (own.has(`192.0.2.${host}`)) host = host === 249 ? 200 : host + 1;
+  return `192.0.2.${host}`;
 }
 
 async function toInstance(json: ContainerJson): Promise<Instance> {
