@@ -24,7 +24,12 @@ export interface StartedSleep {
   helperContainer?: string;
   /** The host file that receives the native nsenter's stderr. */
   stderrFile?: string;
+  /** nsenter's start, still under way when a step was cut short (Ctrl-C): cleanup waits for it, then ends it. */
+  launching?: Promise<number>;
 }
+
+/** How long cleanup waits for an nsenter start that a cut-short step left under way. */
+const LAUNCH_SETTLE_MS = 30_000;
 
 export interface SleepRequest {
   targetPid: number;
@@ -59,11 +64,13 @@ export class Sleepers {
     // Tracked before anything starts, so that a failure part-way still leaves cleanup() everything to end.
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
-    const mark = await this.host.kernelLogMark();
-    started.launcherPid =
-      request.method === 'native'
-        ? await this.startNative(nsenter, started)
-        : await this.startInHelper(nsenter, started);
+    // One promise from the first remote call on, so a cleanup that comes first still waits for what it starts.
+    let mark: number | null = null;
+    started.launching = (async () => {
+      mark = await this.host.kernelLogMark();
+      return request.method === 'native' ? this.startNative(nsenter, started) : this.startInHelper(nsenter, started);
+    })();
+    started.launcherPid = await started.launching;
     started.hostPid = await this.waitForSleep(started, !!request.noFork, mark);
     return started;
   }
@@ -177,6 +184,7 @@ export class Sleepers {
     const started = [...this.started].reverse();
     const outcomes = await Promise.allSettled(
       started.map(async (sleep) => {
+        await settleLaunch(host, sleep);
         await Promise.all([
           killIfOurs(host, sleep.hostPid, SLEEP_ARGV),
           killIfOurs(host, sleep.launcherPid, ['nsenter']),
@@ -191,6 +199,24 @@ export class Sleepers {
     );
     if (host.lost && failed.length) throw failed[0]!.reason;
     return failed.map(({ sleep, reason }) => `sleep ${sleep.hostPid}: ${errorMessage(reason)}`);
+  }
+}
+
+/**
+ * A start cut short by Ctrl-C goes on in the background: wait for it (bounded), so the helper container it creates
+ * and the sleep its nsenter forks are known to cleanup instead of appearing after it.
+ */
+async function settleLaunch(host: ExerciseHost, sleep: StartedSleep): Promise<void> {
+  if (!sleep.launching) return;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(0), LAUNCH_SETTLE_MS)));
+  const pid = await Promise.race([sleep.launching.catch(() => 0), bound]);
+  clearTimeout(timer);
+  sleep.launcherPid ||= pid;
+  if (!sleep.hostPid && sleep.launcherPid) {
+    for (const child of await host.childrenOf(sleep.launcherPid)) {
+      if (await host.isRunning(child, SLEEP_ARGV)) sleep.hostPid = child;
+    }
   }
 }
 
