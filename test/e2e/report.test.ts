@@ -28,7 +28,7 @@ describe('labvm report', () => {
     const run = await lab.run(['report', file, '--markdown', markdown]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /3\. Can the process be killed from inside the container\?/);
-    assert.match(run.stdout, /evidence recorded by labvm 0\.0\.9 .*answers recomputed by labvm/);
+    assert.match(run.stdout, /evidence recorded by labvm 0\.0\.9 [\s\S]*answers\s+recomputed by labvm/);
     assert.match(run.stderr, /match those recomputed from its evidence/);
     assert.match(await readFile(markdown, 'utf8'), /## The same steps by hand/);
   });

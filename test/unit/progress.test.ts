@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
 import {
   liveLine,
@@ -190,6 +190,12 @@ const onScreen = (written: string) =>
     .filter((line) => line.trim());
 
 describe('terminalProgress (a real terminal is checked by hand in tmux; this checks what is written)', () => {
+  // yocto-spinner reads CI from process.env itself: a CI run (CI=true) must not turn these terminals plain.
+  const savedCi = process.env.CI;
+  before(() => delete process.env.CI);
+  after(() => {
+    if (savedCi !== undefined) process.env.CI = savedCi;
+  });
   it('redraws the phase in place with a spinner and leaves exactly one final line per phase', async () => {
     const { stream, written } = fakeTerminal(80);
     const progress = terminalProgress(stream, plainStyle);
@@ -231,6 +237,12 @@ describe('terminalProgress (a real terminal is checked by hand in tmux; this che
 });
 
 describe('progressFor', () => {
+  // yocto-spinner reads CI from process.env itself: a CI run (CI=true) must not turn these terminals plain.
+  const savedCi = process.env.CI;
+  before(() => delete process.env.CI);
+  after(() => {
+    if (savedCi !== undefined) process.env.CI = savedCi;
+  });
   it('writes plain lines with no control characters when the stream is not a terminal', async () => {
     const { stream, written } = fakeTerminal();
     Object.assign(stream, { isTTY: false });
