@@ -30,6 +30,13 @@ function recorder(style = plainStyle): { progress: ProgressOutput; lines: string
   };
 }
 
+// yocto-spinner reads CI from process.env itself: a CI run (CI=true) must not turn the fake terminals plain.
+const savedCi = process.env.CI;
+before(() => delete process.env.CI);
+after(() => {
+  if (savedCi !== undefined) process.env.CI = savedCi;
+});
+
 describe('streamProgress', () => {
   it('prints a start line, then a done line with the elapsed seconds and the description', async () => {
     const { progress, lines, advance } = recorder();
@@ -190,12 +197,6 @@ const onScreen = (written: string) =>
     .filter((line) => line.trim());
 
 describe('terminalProgress (a real terminal is checked by hand in tmux; this checks what is written)', () => {
-  // yocto-spinner reads CI from process.env itself: a CI run (CI=true) must not turn these terminals plain.
-  const savedCi = process.env.CI;
-  before(() => delete process.env.CI);
-  after(() => {
-    if (savedCi !== undefined) process.env.CI = savedCi;
-  });
   it('redraws the phase in place with a spinner and leaves exactly one final line per phase', async () => {
     const { stream, written } = fakeTerminal(80);
     const progress = terminalProgress(stream, plainStyle);
@@ -237,12 +238,6 @@ describe('terminalProgress (a real terminal is checked by hand in tmux; this che
 });
 
 describe('progressFor', () => {
-  // yocto-spinner reads CI from process.env itself: a CI run (CI=true) must not turn these terminals plain.
-  const savedCi = process.env.CI;
-  before(() => delete process.env.CI);
-  after(() => {
-    if (savedCi !== undefined) process.env.CI = savedCi;
-  });
   it('writes plain lines with no control characters when the stream is not a terminal', async () => {
     const { stream, written } = fakeTerminal();
     Object.assign(stream, { isTTY: false });
