@@ -13,7 +13,7 @@ import {
   finished,
   interruptWhen,
   inVm,
-  loadImageIntoVm,
+  labWithReadyVm,
   purgeInstance,
   standinContainer,
   uniqueName,
@@ -37,12 +37,7 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
   let lab: LabvmEnv;
   const exercise = (...args: string[]) => ['exercise', '--name', name, '--base-image', NGINX_BASE_IMAGE, ...args];
 
-  before(async () => {
-    lab = await LabvmEnv.create();
-    const up = await lab.run(['up', '--name', name, '--timeout', '300']);
-    assert.equal(up.code, 0, up.stderr);
-    loadImageIntoVm(name);
-  });
+  before(async () => (lab = await labWithReadyVm(name)));
   after(async () => {
     purgeInstance(name);
     await lab.dispose();

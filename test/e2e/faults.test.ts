@@ -13,7 +13,7 @@ import {
   e2eUnavailable,
   finished,
   inVm,
-  loadImageIntoVm,
+  labWithReadyVm,
   purgeInstance,
   standinContainer,
   uniqueName,
@@ -40,12 +40,7 @@ describe('fault matrix', { skip, concurrency: false }, () => {
     inVm(name, `pkill -${signal} -f '${which === 'sessions' ? '[s]shd: ubuntu' : '[s]shd: .*listener'}' || true`);
   const sshLogins = () => (docker(['logs', standinContainer(name)]).stderr.match(/Accepted publickey/g) ?? []).length;
 
-  before(async () => {
-    lab = await LabvmEnv.create();
-    const up = await lab.run(['up', '--name', name, '--timeout', '300']);
-    assert.equal(up.code, 0, up.stderr);
-    loadImageIntoVm(name);
-  });
+  before(async () => (lab = await labWithReadyVm(name)));
   after(async () => {
     sshd('CONT', 'listener');
     purgeInstance(name);

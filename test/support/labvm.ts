@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -124,4 +125,13 @@ export function leftoversOf(instance: string): string[] {
   const containers = docker(['ps', '-a', '--format', '{{.Names}}']).stdout.split('\n');
   const volumes = docker(['volume', 'ls', '--format', '{{.Name}}']).stdout.split('\n');
   return [...containers, ...volumes].filter((name) => name.includes(instance));
+}
+
+/** A labvm environment with a ready VM named `name` whose Docker has the exercise's base image. */
+export async function labWithReadyVm(name: string): Promise<LabvmEnv> {
+  const lab = await LabvmEnv.create();
+  const up = await lab.run(['up', '--name', name, '--timeout', '300']);
+  assert.equal(up.code, 0, up.stderr);
+  loadImageIntoVm(name);
+  return lab;
 }
