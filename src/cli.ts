@@ -1,17 +1,9 @@
 #!/usr/bin/env node
 import { cac, type Command } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
-import { DEFAULT_NAME } from './core/hints.js';
-import { progressFor } from './core/progress.js';
-import { styler } from './core/ansi.js';
 import { labvmVersion } from './core/version.js';
-import { echoDebugLog, saveDebugLog } from './core/debug-log.js';
-import { labvmHome } from './core/state.js';
-import { join } from 'node:path';
-import { builtInDefaults, resolveSettings, settingKeys, type Settings } from './core/settings.js';
-import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from './core/interrupt.js';
-import { fileSystemError } from './core/fs.js';
-import { reportIfUnsettled } from './cli/unsettled.js';
+import { DEFAULT_NAME, builtInDefaults, settingKeys } from './core/defaults.js';
+import type { Settings } from './core/settings.js';
 import {
   exerciseOptions,
   flag,
@@ -22,27 +14,18 @@ import {
   upOptions,
   type RawOptions,
 } from './cli/options.js';
-import {
-  doctorText,
-  downText,
-  errorText,
-  interruptedText,
-  keptText,
-  listText,
-  powerText,
-  reexplainedText,
-  statusText,
-  upSummary,
-} from './cli/print.js';
-import { formatHelp, suggestion, unknownOptionOf } from './cli/help.js';
+import { formatHelp, suggestion } from './cli/help.js';
 import { textWidth } from './core/text.js';
 
-/** The CLI only parses and prints; each command's work is in commands/ (loaded on demand, to start fast). */
+/**
+ * The CLI only parses and prints; each command's work is in commands/, and what runs around a command (progress,
+ * signals, debug log, failures) in cli/runtime.ts. Both load on demand, so `labvm --help` starts fast.
+ */
 
-const useColor = (stream: NodeJS.WriteStream) => !process.env.NO_COLOR && !!stream.isTTY;
-const outStyle = styler(useColor(process.stdout));
-const errStyle = styler(useColor(process.stderr));
-const progress = progressFor(process.stderr, errStyle);
+type Runtime = typeof import('./cli/runtime.js');
+const loadRuntime = (): Promise<Runtime> => import('./cli/runtime.js');
+/** Set before a command's action runs. */
+let io!: Runtime;
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const cli = cac('labvm');
@@ -55,8 +38,9 @@ cli.option(
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 
 /** The settings flags can give (as typed), resolved against the environment, the config file and the built-in values. */
-function settingsFor(given: RawOptions): Promise<Settings> {
+async function settingsFor(given: RawOptions): Promise<Settings> {
   const flags = Object.fromEntries(settingKeys.map((key) => [key, optionalText(given, key, kebab(key))]));
+  const { resolveSettings } = await import('./core/settings.js');
   return resolveSettings(flags, optionalText(given, 'config', '--config'));
 }
 
@@ -77,7 +61,7 @@ cli
   .action(async (given: RawOptions) => {
     const { up, previewUserData } = await import('./commands/up.js');
     if (flag(given, 'printCloudInit')) return print(previewUserData());
-    print(upSummary(await up(upOptions(given, await settingsFor(given)), progress), outStyle));
+    print(io.texts.upSummary(await up(upOptions(given, await settingsFor(given)), io.progress), io.outStyle));
   });
 
 cli
@@ -87,7 +71,7 @@ cli
   .action(async (given: RawOptions) => {
     const { status } = await import('./commands/status.js');
     const report = await status(nameOption(given));
-    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : statusText(report, outStyle));
+    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : io.texts.statusText(report, io.outStyle));
   });
 
 cli
@@ -95,7 +79,7 @@ cli
   .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
   .action(async (given: RawOptions) => {
     const { down } = await import('./commands/down.js');
-    print(downText(await down(nameOption(given), progress)));
+    print(io.texts.downText(await down(nameOption(given), io.progress)));
   });
 
 cli
@@ -137,14 +121,14 @@ cli
       import('./report/terminal.js'),
       import('./report/json.js'),
     ]);
-    const { report, saveReport, kept } = await exercise(options, progress);
+    const { report, saveReport, kept } = await exercise(options, io.progress);
     // Shown first: a report file that cannot be written then loses nothing.
     print(
       flag(given, 'json')
         ? JSON.stringify(toJson(report), null, 2)
-        : renderTerminal(report, { color: useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd(),
+        : renderTerminal(report, { color: io.useColor(process.stdout), width: textWidth(process.stdout) }).trimEnd(),
     );
-    if (kept) process.stderr.write(`${keptText(kept)}\n`);
+    if (kept) process.stderr.write(`${io.texts.keptText(kept)}\n`);
     if (saveReport) process.stderr.write(`Markdown report written to ${await saveReport()}\n`);
   });
 
@@ -185,7 +169,7 @@ cli
   .action(async (given: RawOptions) => {
     const { list } = await import('./commands/list.js');
     const entries = await list();
-    print(flag(given, 'json') ? JSON.stringify(entries, null, 2) : listText(entries, outStyle));
+    print(flag(given, 'json') ? JSON.stringify(entries, null, 2) : io.texts.listText(entries, io.outStyle));
   });
 
 cli
@@ -194,7 +178,7 @@ cli
   .option('--all', 'Stop every VM labvm created')
   .action(async (given: RawOptions) => {
     const { stop } = await import('./commands/power.js');
-    print(powerText(await stop({ name: nameOption(given), all: flag(given, 'all') }, progress)));
+    print(io.texts.powerText(await stop({ name: nameOption(given), all: flag(given, 'all') }, io.progress)));
   });
 
 cli
@@ -207,7 +191,9 @@ cli
       import('./core/validate.js'),
     ]);
     print(
-      powerText([await start(nameOption(given), parseTimeoutSeconds(text(given, 'timeout', '--timeout')), progress)]),
+      io.texts.powerText([
+        await start(nameOption(given), parseTimeoutSeconds(text(given, 'timeout', '--timeout')), io.progress),
+      ]),
     );
   });
 
@@ -226,7 +212,7 @@ cli
   .action(async (given: RawOptions) => {
     const { doctor } = await import('./commands/doctor.js');
     const report = await doctor(await settingsFor(given));
-    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : doctorText(report, outStyle));
+    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : io.texts.doctorText(report, io.outStyle));
     if (!report.ok) commandExit = ExitCode.prerequisite;
   });
 
@@ -258,11 +244,11 @@ cli
             2,
           )
         : renderTerminal(result.report, {
-            color: useColor(process.stdout),
+            color: io.useColor(process.stdout),
             width: textWidth(process.stdout),
           }).trimEnd(),
     );
-    process.stderr.write(reexplainedText(result.file, result.writtenBy, differences, errStyle));
+    process.stderr.write(io.texts.reexplainedText(result.file, result.writtenBy, differences, io.errStyle));
     if (result.markdownFile) process.stderr.write(`Markdown report written to ${result.markdownFile}\n`);
   });
 
@@ -333,6 +319,9 @@ function valueOptions(): Set<string> {
   );
 }
 
+/** Commands that only print what the CLI already holds: nothing runs around them. */
+const PRINT_ONLY = new Set(['help', 'version']);
+
 async function main(argv: string[]): Promise<number> {
   const parsed = cli.parse(markValues(argv, valueOptions()), { run: false });
   if (!cli.matchedCommand) {
@@ -342,110 +331,26 @@ async function main(argv: string[]): Promise<number> {
       ? unknownCommand(String(unknown))
       : new LabvmError('No command given.', 'usage', 'Run `labvm help` to see the commands.');
   }
-  if (parsed.options.verbose) echoDebugLog((line) => process.stderr.write(`${errStyle.dim(line)}\n`));
-  await cli.runMatchedCommand();
+  if (PRINT_ONLY.has(cli.matchedCommand.name)) {
+    await cli.runMatchedCommand();
+    return ExitCode.ok;
+  }
+  io = await loadRuntime();
+  const settled = io.startCommand(cli);
+  try {
+    await cli.runMatchedCommand();
+  } finally {
+    settled();
+  }
+  await io.saveLog(cli);
   return commandExit;
 }
 
-/** cac's own errors (unknown option, missing value) become usage errors naming the command and a likely fix. */
-function usageErrorOf(error: Error): LabvmError {
-  const command = cli.matchedCommand;
-  const options = command
-    ? [...command.options, ...cli.globalCommand.options].map((option) => option.rawName.split(/[ ,]/)[0]!)
-    : [];
-  const unknown = unknownOptionOf(error.message);
-  const guess =
-    unknown &&
-    suggestion(
-      unknown,
-      options.filter((name) => name.startsWith('--')),
-    );
-  const message = unknown ? `Unknown option \`${unknown}\`` : error.message;
-  const help = command ? `labvm help ${command.name}` : 'labvm help';
-  return new LabvmError(
-    `${message}.${guess ? ` Did you mean \`${guess}\`?` : ''}`,
-    'usage',
-    `Run \`${help}\` for the options.`,
-    undefined,
-    { cause: error },
-  );
-}
-
-/** Saved in the instance's state folder (or LABVM_HOME for commands about no one VM), when that folder exists. */
-function saveLog(): Promise<string | undefined> {
-  const name = cli.matchedCommand && !flag(cli.options, 'all') ? nameGiven() : undefined;
-  const folder = name ? join(labvmHome(), name) : labvmHome();
-  return saveDebugLog(folder, cli.matchedCommandName ?? 'labvm').catch(() => undefined);
-}
-
-function exitCodeOf(error: unknown): number {
-  const signal = receivedSignal();
-  if (signal) return signalExitCode(signal); // whatever the command failed with once it was told to stop
-  if (error instanceof LabvmError) return error.exitCode;
-  return ExitCode.internal;
-}
-
-/** The --name of the running command, for hints; undefined when it has none or it cannot be read. */
-function nameGiven(): string | undefined {
-  try {
-    return nameOption(cli.options);
-  } catch {
-    return undefined;
-  }
-}
-
-/** What the user sees for a failure: a usage error for cac's, a file-system error with its path, else as it is. */
-function userError(error: unknown): unknown {
-  if (error instanceof Error && error.name === 'CACError') return usageErrorOf(error);
-  const signal = receivedSignal();
-  if (signal && !(error instanceof LabvmError && error.kind === 'interrupted')) {
-    // e.g. a multipass child that got the same Ctrl-C from the terminal and failed because of it
-    return new LabvmError(
-      `Interrupted (${signal}).`,
-      'interrupted',
-      undefined,
-      error instanceof Error ? error.message : String(error),
-      { cause: error },
-    );
-  }
-  return fileSystemError(error, 'use', (error as NodeJS.ErrnoException | undefined)?.path ?? 'a file');
-}
-
-for (const signal of HANDLED_SIGNALS) {
-  process.on(signal, () => {
-    progress.abandon('interrupted');
-    if (deliverInterrupt(signal)) {
-      process.stderr.write(
-        `${errStyle.red(`labvm: interrupted (${signal});`)} cleaning up (${signal === 'SIGINT' ? 'Ctrl-C again' : 'the same signal again'} to quit at once)…\n`,
-      );
-      return;
-    }
-    process.stderr.write(`${interruptedText(cli.matchedCommand?.name, nameGiven(), errStyle)}\n`);
-    process.exit(signalExitCode(signal));
-  });
-}
-
-const settled = reportIfUnsettled(() => {
-  process.stderr.write(
-    `${errorText(new Error('labvm stopped with the command unfinished: an operation never completed.'), errStyle)}\n`,
-  );
-  const signal = receivedSignal();
-  process.exitCode = signal ? signalExitCode(signal) : ExitCode.internal;
-});
-
 main(process.argv).then(
-  async (code) => {
-    settled();
-    await saveLog();
+  (code) => {
     process.exitCode = code;
   },
   async (error: unknown) => {
-    settled();
-    const causes = process.env.LABVM_DEBUG === '1' || flag(cli.options, 'verbose');
-    const shown = userError(error);
-    process.stderr.write(`${errorText(shown, errStyle, { causes })}\n`);
-    const log = await saveLog();
-    if (log) process.stderr.write(`  debug log: ${log}\n`);
-    process.exitCode = exitCodeOf(shown);
+    process.exitCode = await (await loadRuntime()).showFailure(cli, error);
   },
 );

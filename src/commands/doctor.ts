@@ -1,9 +1,9 @@
 import { statfs } from 'node:fs/promises';
 import { freemem, homedir, totalmem } from 'node:os';
 import { LabvmError, errorMessage } from '../core/errors.js';
-import { DEFAULT_NAME } from '../core/hints.js';
 import { multipassDaemonHint } from '../core/platform.js';
-import { settingKeys, type SettingKey, type Settings, type Setting } from '../core/settings.js';
+import { DEFAULT_NAME, settingKeys, type SettingKey } from '../core/defaults.js';
+import type { Settings, Setting } from '../core/settings.js';
 import { InstanceState, recordedInstanceNames } from '../core/state.js';
 import { formatBytes, parseSize } from '../core/validate.js';
 import { connectToInstance } from '../vm/instance.js';

@@ -1,5 +1,5 @@
 import { InstanceState, recordedInstanceNames, type InstanceRecord } from '../core/state.js';
-import { PROVISIONED_MARKER } from '../vm/cloud-init.js';
+import { PROVISIONED_MARKER } from '../vm/vm-paths.js';
 import { connectToInstance } from '../vm/instance.js';
 import { Multipass, type InstanceInfo } from '../vm/multipass.js';
 

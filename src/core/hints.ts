@@ -1,5 +1,6 @@
-/** Commands that messages suggest, spelled once. Kept free of heavy imports: the CLI loads it at start-up. */
-export const DEFAULT_NAME = 'labvm';
+import { DEFAULT_NAME } from './defaults.js';
+
+/** Commands that messages suggest, spelled once. */
 
 /** `labvm <command>` for the instance `name`, with --name unless it is the default. */
 export function labvmCommand(command: string, name: string): string {

@@ -13,6 +13,7 @@ import {
   parsePositiveInteger,
   parseSize,
 } from './validate.js';
+import { builtInDefaults, settingKeys, type SettingKey } from './defaults.js';
 
 /**
  * Teacher defaults: the values `up` and `exercise` use when no flag gives one. Each comes from, in order of
@@ -20,16 +21,6 @@ import {
  * labvm's built-in value. `labvm doctor` shows where each came from.
  */
 
-export const builtInDefaults = {
-  cpus: '2',
-  memory: '4G',
-  disk: '20G',
-  image: '24.04',
-  baseImage: 'nginx:latest',
-  timeout: '1200',
-} as const;
-
-export type SettingKey = keyof typeof builtInDefaults;
 export type SettingSource = 'flag' | 'env' | 'file' | 'built-in';
 
 export interface Setting {
@@ -62,8 +53,6 @@ const SPEC: Record<SettingKey, { flag: string; env: string; check: (value: strin
     check: (value, what) => parsePositiveInteger(value, what, MAX_TIMEOUT_SECONDS),
   },
 };
-
-export const settingKeys = Object.keys(builtInDefaults) as SettingKey[];
 
 export function settingEnvName(key: SettingKey): string {
   return SPEC[key].env;

@@ -1,9 +1,16 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
 import { projectPath } from '../core/paths.js';
 import { LabvmError } from '../core/errors.js';
 import { waitUntil } from '../core/wait.js';
 import type { ExerciseHost } from './host.js';
 
 export const EXERCISE_IMAGE = 'labvm-exercise:latest';
+/** What an exercise image was built from: the hash of the Dockerfile and of the base image's ID. */
+const RECIPE_LABEL = 'org.labvm.recipe';
+const CONTEXT_DIR = projectPath('src', 'lab', 'image');
 
 interface BuildEvent {
   stream?: string;
@@ -12,18 +19,42 @@ interface BuildEvent {
   errorDetail?: { message?: string };
 }
 
-/** Builds nginx + procps from the Dockerfile shipped in src/lab/image, streaming the build's output lines. */
+export interface ExerciseImage {
+  name: string;
+  /** False when the image already there was built from this Dockerfile on the base image as it is now. */
+  built: boolean;
+}
+
+/**
+ * Builds nginx + procps from the Dockerfile shipped in src/lab/image, streaming the build's output lines; an image
+ * built earlier from the same Dockerfile on the same base image is used as it is, which a build would only confirm.
+ */
 export async function buildExerciseImage(
   host: ExerciseHost,
   baseImage: string,
   onLine: (line: string) => void,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<ExerciseImage> {
+  const dockerfile = await readFile(join(CONTEXT_DIR, 'Dockerfile'), 'utf8');
+  const [base, image] = await Promise.all([
+    inspectImage(host.docker, baseImage),
+    inspectImage(host.docker, EXERCISE_IMAGE),
+  ]);
+  // A base image the engine does not have yet is pulled by the build: its ID, and so the recipe, is known next time.
+  const recipe = base ? recipeOf(dockerfile, base.Id) : undefined;
+  if (recipe && image?.Config.Labels?.[RECIPE_LABEL] === recipe) return { name: EXERCISE_IMAGE, built: false };
   const builder = host.builder;
   const stream = await builder.buildImage(
-    { context: projectPath('src', 'lab', 'image'), src: ['Dockerfile'] },
+    { context: CONTEXT_DIR, src: ['Dockerfile'] },
     // Ctrl-C drops the request, and the engine cancels a build whose client went away.
-    { t: EXERCISE_IMAGE, buildargs: { BASE_IMAGE: baseImage }, rm: true, forcerm: true, abortSignal: signal },
+    {
+      t: EXERCISE_IMAGE,
+      buildargs: { BASE_IMAGE: baseImage },
+      labels: recipe ? { [RECIPE_LABEL]: recipe } : {},
+      rm: true,
+      forcerm: true,
+      abortSignal: signal,
+    },
   );
   const intermediates: string[] = [];
   const events = await new Promise<BuildEvent[]>((resolve, reject) => {
@@ -54,7 +85,25 @@ export async function buildExerciseImage(
         : 'Run the exercise again; the build output above says which step failed.',
     );
   }
-  return EXERCISE_IMAGE;
+  return { name: EXERCISE_IMAGE, built: true };
+}
+
+/**
+ * The Dockerfile and the base image's ID: another labvm's Dockerfile, another --base-image, or the same name pulled
+ * again since, each give another recipe, and so a build.
+ */
+function recipeOf(dockerfile: string, baseImageId: string): string {
+  return createHash('sha256').update(`${dockerfile}\n${baseImageId}`).digest('hex');
+}
+
+function inspectImage(docker: Docker, name: string): Promise<Docker.ImageInspectInfo | undefined> {
+  return docker
+    .getImage(name)
+    .inspect()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode === 404) return undefined;
+      throw error;
+    });
 }
 
 /** Removes a container and waits until the engine no longer knows it (409 "removal already in progress" meanwhile). */

@@ -52,7 +52,13 @@ export interface ProcessLabels {
 export interface DetachedProcess {
   pid: number;
   stderrFile: string;
+  /** The process (the command itself or a child) found running the awaited program, if it was seen in time. */
+  programPid?: number;
 }
+
+/** How long startDetached's own round trip looks for the awaited program before leaving the wait to its caller. */
+const PROGRAM_WAIT_POLLS = 50;
+const PROGRAM_WAIT_POLL_SECONDS = 0.02;
 
 /**
  * Everything the exercise's steps ask of the machine that runs Docker. run.ts and sleepers.ts see only this, so
@@ -90,8 +96,11 @@ export interface ExerciseHost {
   waitUntilGone(pid: number, argv: string[], timeoutMs: number): Promise<boolean>;
   /** Children of a process (nsenter forks the process that runs the command). */
   childrenOf(pid: number): Promise<number[]>;
-  /** Starts a command as root, detached from the call (setsid, stdin and stdout closed), stderr to a file. */
-  startDetached(argv: string[]): Promise<DetachedProcess>;
+  /**
+   * Starts a command as root, detached from the call (setsid, stdin and stdout closed), stderr to a file. With
+   * `program`, the same round trip also waits (up to a second) for the command or one of its children to run it.
+   */
+  startDetached(argv: string[], program?: string[]): Promise<DetachedProcess>;
   /** SIGKILL as root; whether it worked is for the caller to check. */
   kill(pid: number): Promise<void>;
   /** `docker exec` through the Docker API: exit code, stdout and stderr kept apart. */
@@ -265,11 +274,14 @@ export abstract class RootShellHost implements ExerciseHost {
     return result.stdout.split(/\s+/).filter(Boolean).map(Number);
   }
 
-  async startDetached(argv: string[]): Promise<DetachedProcess> {
+  async startDetached(argv: string[], program?: string[]): Promise<DetachedProcess> {
     // The file is made first, in this shell (`a && b &` would put both, and the variable, in a background subshell).
-    const script = `f=$(mktemp /tmp/labvm-${argv[0]}.XXXXXX) || exit 1; setsid ${shellQuote(argv)} </dev/null >/dev/null 2>"$f" & echo "$! $f"`;
-    const [pid = '', stderrFile = ''] = (await this.rootShell(script, `starting ${argv[0]}`)).trim().split(' ');
-    return { pid: Number(pid), stderrFile };
+    const start = `f=$(mktemp /tmp/labvm-${argv[0]}.XXXXXX) || exit 1; setsid ${shellQuote(argv)} </dev/null >/dev/null 2>"$f" & p=$!`;
+    const script = program ? `${start}; ${awaitProgramScript(program)}; echo "$p $f $c"` : `${start}; echo "$p $f"`;
+    const [pid = '', stderrFile = '', programPid] = (await this.rootShell(script, `starting ${argv[0]}`))
+      .trim()
+      .split(' ');
+    return { pid: Number(pid), stderrFile, ...(programPid ? { programPid: Number(programPid) } : {}) };
   }
 
   async kill(pid: number): Promise<void> {
@@ -279,6 +291,21 @@ export abstract class RootShellHost implements ExerciseHost {
   async exec(containerName: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     return dockerExec(this.docker, containerName, cmd);
   }
+}
+
+/**
+ * Shell that sets `c` to the PID among `$p` and its children whose command line is `program`, polling briefly: a
+ * round trip saved per start, which on a Docker engine (a `docker exec` each) is most of a start's time. A zombie's
+ * command line is empty, so a process that already ended never matches.
+ */
+function awaitProgramScript(program: string[]): string {
+  const cmdline = shellQuote([`${program.join(' ')} `]); // /proc/PID/cmdline with its NULs as spaces
+  return (
+    `c=; i=0; while [ -z "$c" ] && [ $i -lt ${PROGRAM_WAIT_POLLS} ]; do ` +
+    `for q in $p $(ps -o pid= --ppid $p); do ` +
+    `[ "$(tr '\\0' ' ' </proc/$q/cmdline 2>/dev/null)" = ${cmdline} ] && c=$q && break; done; ` +
+    `[ -n "$c" ] || { sleep ${PROGRAM_WAIT_POLL_SECONDS}; i=$((i+1)); }; done`
+  );
 }
 
 /**

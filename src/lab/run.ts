@@ -85,8 +85,10 @@ export async function gatherEvidence(
       });
   };
   await step('checking the host', () => host.checkPrerequisites());
-  const image = await step(`building the exercise image (nginx + procps) from ${options.baseImage}`, (update) =>
-    buildExerciseImage(host, options.baseImage, update, options.signal),
+  const { name: image } = await step(
+    `building the exercise image (nginx + procps) from ${options.baseImage}`,
+    (update) => buildExerciseImage(host, options.baseImage, update, options.signal),
+    (built) => (built.built ? '' : 'up to date: built earlier from this Dockerfile and base image'),
   );
   const sleepers = new Sleepers(host, image);
   let evidence: Evidence;
@@ -191,7 +193,7 @@ async function removeLeftovers(host: ExerciseHost): Promise<void> {
     UNCONFINED_CONTAINER,
     ...leftovers.map((c) => c.Names[0]!.replace(/^\//, '')),
   ]);
-  for (const name of names) await removeContainer(host, name);
+  await Promise.all([...names].map((name) => removeContainer(host, name)));
 }
 
 async function runNginx(
@@ -337,8 +339,11 @@ async function stopAndObserve(host: ExerciseHost, containerName: string, sleep: 
   const started = Date.now();
   await container.stop({ t: STOP_TIMEOUT_SECONDS });
   const stopSeconds = (Date.now() - started) / 1000;
-  const processSurvived = !(await host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 1_000));
-  const state = (await container.inspect()).State;
+  const [gone, { State: state }] = await Promise.all([
+    host.waitUntilGone(sleep.hostPid, SLEEP_ARGV, 1_000),
+    container.inspect(),
+  ]);
+  const processSurvived = !gone;
   return {
     hostPid: sleep.hostPid,
     nspid: sleep.nspid,
@@ -444,10 +449,16 @@ async function cleanUp(
 }
 
 async function removeEverything(host: ExerciseHost, sleepers: Sleepers, containers: string[]): Promise<void> {
-  const problems = await sleepers.cleanup(host);
-  for (const name of containers) {
-    await removeContainer(host, name).catch((error) => problems.push(`${name}: ${errorMessage(error)}`));
-  }
+  const [sleepProblems, ...containerProblems] = await Promise.all([
+    sleepers.cleanup(host),
+    ...containers.map((name) =>
+      removeContainer(host, name).then(
+        () => undefined,
+        (error: unknown) => `${name}: ${errorMessage(error)}`,
+      ),
+    ),
+  ]);
+  const problems = [...sleepProblems, ...containerProblems.filter((problem) => problem !== undefined)];
   if (problems.length) {
     throw new LabvmError(
       'Some of what the exercise started could not be removed.',

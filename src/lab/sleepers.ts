@@ -65,20 +65,26 @@ export class Sleepers {
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
     // One promise from the first remote call on, so a cleanup that comes first still waits for what it starts.
-    let mark: number | null = null;
-    started.launching = (async () => {
-      mark = await this.host.kernelLogMark();
-      return request.method === 'native' ? this.startNative(nsenter, started) : this.startInHelper(nsenter, started);
-    })();
+    // The kernel log's mark is asked for in the same tick as a native start, so the host gets both as one command
+    // (in this order: the mark is taken before nsenter runs).
+    const mark = this.host.kernelLogMark();
+    started.launching = Promise.all([
+      mark,
+      request.method === 'native' ? this.startNative(nsenter, started) : this.startInHelper(nsenter, started),
+    ]).then(([, pid]) => pid);
     started.launcherPid = await started.launching;
-    started.hostPid = await this.waitForSleep(started, !!request.noFork, mark);
+    started.hostPid ||= await this.waitForSleep(started, !!request.noFork, await mark);
     return started;
   }
 
-  /** The host's own nsenter, detached so that it outlives the call that started it; its stderr kept for a failure. */
+  /**
+   * The host's own nsenter, detached so that it outlives the call that started it; its stderr kept for a failure.
+   * The same round trip waits briefly for the sleep itself (nsenter's child, or nsenter itself with --no-fork).
+   */
   private async startNative(nsenter: string[], started: StartedSleep): Promise<number> {
-    const detached = await this.host.startDetached(nsenter);
+    const detached = await this.host.startDetached(nsenter, SLEEP_ARGV);
     started.stderrFile = detached.stderrFile;
+    if (detached.programPid) started.hostPid = detached.programPid;
     return detached.pid;
   }
 

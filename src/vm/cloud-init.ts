@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { projectPath } from '../core/paths.js';
 import ssh2 from 'ssh2';
 import { parseDocument, Scalar, YAMLMap, YAMLSeq, type Document } from 'yaml';
+import { INSTALL_SCRIPT_PATH } from './vm-paths.js';
 
 export interface UserDataInput {
   /** The key the tool logs in with, one OpenSSH line: `ssh-ed25519 AAAA... [comment]`. */
@@ -20,10 +21,6 @@ export interface RenderedUserData {
   redacted: string;
 }
 
-/** Where the user-data writes cloud-init/install-docker.sh inside the VM. */
-export const INSTALL_SCRIPT_PATH = '/usr/local/lib/labvm/install-docker.sh';
-/** Written at the very end of runcmd, only if every provisioning step succeeded. */
-export const PROVISIONED_MARKER = '/var/lib/labvm/provisioned';
 export const REDACTED_HOST_PRIVATE_KEY = '<redacted: VM host private key>';
 
 const HEADER = '#cloud-config\n';

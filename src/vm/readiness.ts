@@ -2,7 +2,7 @@ import { LabvmError, dockerErrorMessage, errorMessage } from '../core/errors.js'
 import { NotYet, StopRetrying, retry } from '../core/wait.js';
 import type { InstanceState, InstanceRecord } from '../core/state.js';
 import type { RemoteHost } from '../remote/ssh.js';
-import { PROVISIONED_MARKER } from './cloud-init.js';
+import { PROVISIONED_MARKER } from './vm-paths.js';
 import { labvmCommand, upCommand } from '../core/hints.js';
 import { connectToInstance } from './instance.js';
 import type { InstanceInfo, Multipass } from './multipass.js';

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { generateEd25519 } from '../../src/vm/keys.js';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   LabvmEnv,
   NGINX_BASE_IMAGE,
+  ROOT,
   docker,
   e2eUnavailable,
   finished,
@@ -223,6 +225,43 @@ describe('labvm exercise', { skip, concurrency: false }, () => {
     assert.equal(leftover.code, 0, leftover.stderr);
     const run = await lab.run(exercise('--json'));
     assert.equal(run.code, 0, run.stderr);
+    assertNothingLeft();
+  });
+
+  test('the exercise image is reused while its Dockerfile and base image are unchanged, and rebuilt when one changes', async () => {
+    const built = () => /step 1\/\d+: /.test(last.stderr) && !/up to date/.test(last.stderr);
+    const reused = () => /✔ building the exercise image .* — up to date: built earlier/.test(last.stderr);
+    let last = await lab.run(exercise());
+    assert.equal(last.code, 0, last.stderr);
+    last = await lab.run(exercise());
+    assert.equal(last.code, 0, last.stderr);
+    assert.ok(reused(), `an unchanged image is reused:\n${last.stderr}`);
+
+    // The label is the hash of the Dockerfile labvm ships and of the base image's ID, as the test reads them.
+    const dockerfile = await readFile(join(ROOT, 'src', 'lab', 'image', 'Dockerfile'), 'utf8');
+    const baseId = inVm(name, `docker image inspect -f '{{.Id}}' ${NGINX_BASE_IMAGE}`).stdout.trim();
+    const label = inVm(
+      name,
+      `docker image inspect -f '{{index .Config.Labels "org.labvm.recipe"}}' labvm-exercise:latest`,
+    );
+    assert.equal(label.stdout.trim(), createHash('sha256').update(`${dockerfile}\n${baseId}`).digest('hex'));
+
+    // Another base image: built on it; back to the first: built again (its layers no longer lead the image's).
+    const other = 'labvm-test/nginx-other:latest';
+    const build = docker(
+      ['exec', '-i', standinContainer(name), 'docker', 'build', '-q', '-t', other, '-'],
+      `FROM ${NGINX_BASE_IMAGE}\nRUN echo other > /other-base\n`,
+    );
+    assert.equal(build.code, 0, build.stderr);
+    last = await lab.run(['exercise', '--name', name, '--base-image', other]);
+    assert.equal(last.code, 0, last.stderr);
+    assert.ok(built(), `another base image means a build:\n${last.stderr}`);
+    last = await lab.run(exercise());
+    assert.equal(last.code, 0, last.stderr);
+    assert.ok(built(), `the first base image again means a build:\n${last.stderr}`);
+    last = await lab.run(exercise());
+    assert.ok(reused(), `then it is reused again:\n${last.stderr}`);
+    assert.equal(inVm(name, `docker image prune -f >/dev/null && docker rmi ${other}`).code, 0);
     assertNothingLeft();
   });
 

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { cac } from 'cac';
 import { exerciseOptions, flag, markValues, optionalText, upOptions, type RawOptions } from '../../src/cli/options.js';
 import { expectLabvmError, expectLabvmRejection } from './helpers.js';
-import { resolveSettings, settingKeys } from '../../src/core/settings.js';
+import { settingKeys } from '../../src/core/defaults.js';
+import { resolveSettings } from '../../src/core/settings.js';
 import { optionalText as given } from '../../src/cli/options.js';
 
 /** The CLI's path: flags as typed, then settings (no environment, no config file), then typed options. */

@@ -15,9 +15,8 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { parse } from 'yaml';
+import { INSTALL_SCRIPT_PATH, PROVISIONED_MARKER } from '../../src/vm/vm-paths.js';
 import {
-  INSTALL_SCRIPT_PATH,
-  PROVISIONED_MARKER,
   REDACTED_HOST_PRIVATE_KEY,
   renderUserData,
   templateDir,
