@@ -16,12 +16,7 @@ import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { parse } from 'yaml';
 import { INSTALL_SCRIPT_PATH, PROVISIONED_MARKER } from '../../src/vm/vm-paths.js';
-import {
-  REDACTED_HOST_PRIVATE_KEY,
-  renderUserData,
-  templateDir,
-  type UserDataInput,
-} from '../../src/vm/cloud-init.js';
+import { REDACTED_HOST_PRIVATE_KEY, renderUserData, templateDir, type UserDataInput } from '../../src/vm/cloud-init.js';
 import { generateEd25519 } from '../../src/vm/keys.js';
 
 /** The parts of the rendered cloud-config these tests read. */
