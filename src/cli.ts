@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { cac, type Command } from 'cac';
 import { ExitCode, LabvmError } from './core/errors.js';
-import { labvmVersion } from './core/version.js';
+import { labvmVersion } from './core/paths.js';
 import { DEFAULT_NAME, builtInDefaults, settingKeys } from './core/defaults.js';
 import type { Settings } from './core/settings.js';
 import {
@@ -322,7 +322,20 @@ function valueOptions(): Set<string> {
 /** Commands that only print what the CLI already holds: nothing runs around them. */
 const PRINT_ONLY = new Set(['help', 'version']);
 
+/**
+ * `labvm --help` or `labvm --version` alone is answered before parsing, which tries the arguments against every
+ * command in turn: the same output, sooner (it is what people run most, and to check an install).
+ */
+function answeredAtOnce(args: string[]): boolean {
+  if (args.length !== 1) return false;
+  if (args[0] === '--help' || args[0] === '-h') cli.globalCommand.outputHelp();
+  else if (args[0] === '--version' || args[0] === '-v') cli.outputVersion();
+  else return false;
+  return true;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (answeredAtOnce(argv.slice(2))) return ExitCode.ok;
   const parsed = cli.parse(markValues(argv, valueOptions()), { run: false });
   if (!cli.matchedCommand) {
     if (parsed.options.help || parsed.options.version) return ExitCode.ok;

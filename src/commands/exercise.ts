@@ -5,7 +5,7 @@ import { fileSystemError, writeFileAtomic } from '../core/fs.js';
 import { abortOnInterrupt, bounded, interrupted } from '../core/interrupt.js';
 import type { Progress } from '../core/progress.js';
 import { validateImageReference } from '../core/validate.js';
-import { labvmVersion } from '../core/version.js';
+import { labvmVersion } from '../core/paths.js';
 import type { Method } from '../lab/evidence.js';
 import { EngineExerciseHost } from '../lab/engine-host.js';
 import { SshExerciseHost } from '../lab/host.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { errorMessage, usageError } from '../core/errors.js';
-import { labvmVersion } from '../core/version.js';
+import { labvmVersion } from '../core/paths.js';
 import { readSavedReport, type SavedReport } from '../report/saved.js';
 import { checkReportFile, saveMarkdown } from './exercise.js';
 

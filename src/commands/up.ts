@@ -22,7 +22,7 @@ import {
   waitForCloudInit,
   waitForSsh,
 } from '../vm/readiness.js';
-import { labvmVersion } from '../core/version.js';
+import { labvmVersion } from '../core/paths.js';
 
 /** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked in core/settings.ts). */
 export interface UpOptions {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,4 +20,12 @@ export function projectRoot(): string {
 /** A file shipped with labvm, such as the exercise's Dockerfile. */
 export function projectPath(...segments: string[]): string {
   return join(projectRoot(), ...segments);
+}
+
+let version: string | undefined;
+
+/** labvm's version, from its package.json (one module with the root: the CLI's start-up loads as few as it can). */
+export function labvmVersion(): string {
+  version ??= (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+  return version;
 }

@@ -2,7 +2,9 @@ import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage } from '../core/errors.js';
 import type { DockerEndpoint } from '../remote/docker-endpoint.js';
 import type { CommandResult } from '../remote/ssh.js';
+import { PassThrough } from 'node:stream';
 import { parseHttpResponse } from '../remote/http-response.js';
+import { ShellSession } from '../remote/shell-session.js';
 import { RootShellHost, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
 import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
 
@@ -84,6 +86,7 @@ export class EngineExerciseHost extends RootShellHost {
     this.image = image;
     await this.startHelper(image);
     this.helperRunning = true;
+    await this.openRootShell();
     const nsenter = await this.runAsRoot(['sh', '-c', 'command -v nsenter']);
     if (nsenter.exitCode !== 0) {
       throw new LabvmError(
@@ -135,6 +138,23 @@ export class EngineExerciseHost extends RootShellHost {
     ).start();
   }
 
+  /** One `sh` kept open in the helper: each root command is then a write and a read, not a `docker exec` of its own. */
+  private async openRootShell(): Promise<void> {
+    const exec = await this.docker.getContainer(ENGINE_HELPER).exec({
+      Cmd: ['sh'],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const stream = await exec.start({ hijack: true, stdin: true });
+    const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    stream.on('end', () => (stdout.end(), stderr.end()));
+    stream.on('error', (error) => stdout.destroy(error));
+    this.rootSession = new ShellSession({ stdin: stream, stdout, stderr }, `docker exec -i ${ENGINE_HELPER} sh`);
+  }
+
   /** The helper's privileges as docker CLI flags (for the commands a person would type). */
   private helperFlags(): string[] {
     if (this.fullyPrivileged) return ['--privileged', ...(this.usernsHost ? ['--userns=host'] : [])];
@@ -171,6 +191,7 @@ export class EngineExerciseHost extends RootShellHost {
 
   /** Removes the helper, and with it whatever it started (its processes are in its cgroup). */
   async close(): Promise<void> {
+    this.rootSession?.close();
     this.helperRunning = false;
     await removeContainer(this, ENGINE_HELPER);
   }

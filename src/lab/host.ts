@@ -5,6 +5,7 @@ import { LabvmError } from '../core/errors.js';
 import { waitUntil } from '../core/wait.js';
 import { bounded, type Bounds } from '../core/interrupt.js';
 import { shellQuote, type CommandResult, type RemoteHost } from '../remote/ssh.js';
+import { ShellSession } from '../remote/shell-session.js';
 import type { AuditEvidence } from './evidence.js';
 import { lastKernelLogStamp, parseDenials, parseLabel, parseLsmList } from './parse.js';
 
@@ -140,8 +141,15 @@ export abstract class RootShellHost implements ExerciseHost {
     return undefined;
   }
 
-  /** Runs argv as root on the host, in its PID namespace; the exit code is the caller's to judge. */
+  /** Runs argv as root on the host, in its PID namespace, in a round trip of its own; the exit code is the caller's. */
   protected abstract runOneAsRoot(argv: string[]): Promise<CommandResult>;
+
+  /** The target's long-lived root shell, once it opened one: root commands go to it while it is idle. */
+  protected rootSession?: ShellSession;
+
+  private runRoot(argv: string[]): Promise<CommandResult> {
+    return this.rootSession?.idle ? this.rootSession.run(argv) : this.runOneAsRoot(argv);
+  }
 
   private pending: Array<{
     argv: string[];
@@ -163,10 +171,10 @@ export abstract class RootShellHost implements ExerciseHost {
   private async flush(): Promise<void> {
     const batch = this.pending.splice(0);
     try {
-      if (batch.length === 1) return batch[0]!.resolve(await this.runOneAsRoot(batch[0]!.argv));
+      if (batch.length === 1) return batch[0]!.resolve(await this.runRoot(batch[0]!.argv));
       const results = await runBatch(
         batch.map((command) => command.argv),
-        (argv) => this.runOneAsRoot(argv),
+        (argv) => this.runRoot(argv),
       );
       batch.forEach((command, index) => command.resolve(results[index]!));
     } catch (error) {
@@ -363,6 +371,9 @@ export async function dockerExec(
   return { exitCode: ExitCode, stdout: chunks.out, stderr: chunks.err };
 }
 
+/** The root shell a VM or Linux host keeps open for the run (password-less sudo, as for one command). */
+const ROOT_SHELL = 'sudo -n sh';
+
 /** A VM or Linux host over the one SSH connection: root through password-less sudo, nginx checked through a tunnel. */
 export class SshExerciseHost extends RootShellHost {
   constructor(
@@ -389,6 +400,7 @@ export class SshExerciseHost extends RootShellHost {
   }
 
   close(): Promise<void> {
+    this.rootSession?.close();
     this.remote.close();
     return Promise.resolve();
   }
@@ -415,6 +427,8 @@ export class SshExerciseHost extends RootShellHost {
         sudo.stderr.trim(),
       );
     }
+    const channel = await this.remote.openSession(ROOT_SHELL);
+    this.rootSession = new ShellSession({ stdin: channel, stdout: channel, stderr: channel.stderr }, ROOT_SHELL);
   }
 
   /** The VM's user has password-less sudo; -n makes a password prompt an error instead of a hang. */

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { timed } from '../core/debug-log.js';
+import { shellQuote, type CommandResult } from './ssh.js';
+
+/** The standard streams of a `sh` running on the host: what is written to `stdin` runs there. */
+export interface ShellStreams {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+}
+
+interface Running {
+  marker: string;
+  resolve: (result: CommandResult) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * One long-lived `sh` on the host, fed one command at a time on its stdin. A command then costs a write and a read,
+ * where on its own it costs a new SSH channel and a sudo, or a new `docker exec` (a process started through the
+ * container runtime, and three API calls). Each command runs in a subshell with stdin from /dev/null, and is followed
+ * by a marker line on stdout (with its exit status) and on stderr, which tell where its output ends.
+ * A caller that finds the session busy (or ended) runs its command its own way instead (see RootShellHost).
+ */
+export class ShellSession {
+  private running?: Running;
+  private ended?: Error;
+  private stdout = '';
+  private stderr = '';
+
+  constructor(
+    private readonly streams: ShellStreams,
+    /** How the debug log names the session, e.g. "sudo -n sh". */
+    private readonly name: string,
+  ) {
+    streams.stdout.setEncoding('utf8').on('data', (chunk: string) => ((this.stdout += chunk), this.settle()));
+    streams.stderr.setEncoding('utf8').on('data', (chunk: string) => ((this.stderr += chunk), this.settle()));
+    const end = (why: string) => () => this.end(new Error(`the root shell (${name}) ended: ${why}`));
+    streams.stdout.on('end', end('its output ended')).on('close', end('it closed'));
+    streams.stdout.on('error', (error: Error) => end(error.message)());
+    streams.stdin.on('error', (error: Error) => end(error.message)());
+  }
+
+  /** True when a command can be given to it now. */
+  get idle(): boolean {
+    return !this.running && !this.ended;
+  }
+
+  run(argv: string[]): Promise<CommandResult> {
+    const command = shellQuote(argv);
+    return timed(
+      'remote',
+      `$ ${command} (in ${this.name})`,
+      () =>
+        new Promise<CommandResult>((resolve, reject) => {
+          if (!this.idle) return reject(this.ended ?? new Error(`the root shell (${this.name}) is busy`));
+          const marker = `--labvm-${randomUUID()}--`;
+          this.running = { marker, resolve, reject };
+          this.streams.stdin.write(
+            `(${command}) </dev/null; printf '\\n${marker} %s\\n' "$?"; printf '\\n${marker}\\n' >&2\n`,
+          );
+        }),
+      (result) => `exit ${result.exitCode}`,
+    );
+  }
+
+  /** Ends the shell (its stdin closes); a command still running is failed. */
+  close(): void {
+    this.end(new Error(`the root shell (${this.name}) was closed`));
+    this.streams.stdin.end();
+  }
+
+  /** Resolves the running command once both of its marker lines have arrived. */
+  private settle(): void {
+    const running = this.running;
+    if (!running) return;
+    const status = new RegExp(`\\n${running.marker} (\\d+)\\n`).exec(this.stdout);
+    const errorEnd = this.stderr.indexOf(`\n${running.marker}\n`);
+    if (!status || errorEnd < 0) return;
+    const result = {
+      exitCode: Number(status[1]),
+      stdout: this.stdout.slice(0, status.index),
+      stderr: this.stderr.slice(0, errorEnd),
+    };
+    this.stdout = this.stdout.slice(status.index + status[0].length);
+    this.stderr = this.stderr.slice(errorEnd + running.marker.length + 2);
+    this.running = undefined;
+    running.resolve(result);
+  }
+
+  private end(error: Error): void {
+    this.ended ??= error;
+    this.running?.reject(this.ended);
+    this.running = undefined;
+  }
+}
