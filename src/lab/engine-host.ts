@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage } from '../core/errors.js';
 import type { DockerEndpoint } from '../remote/docker-endpoint.js';
 import type { CommandResult } from '../remote/ssh.js';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { parseHttpResponse } from '../remote/http-response.js';
 import { ShellSession } from '../remote/shell-session.js';
 import { RootShellHost, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
@@ -31,6 +31,8 @@ export class EngineExerciseHost extends RootShellHost {
   private usernsHost = false;
   /** False when the engine could not apply --privileged and the helper runs with the part of it its work needs. */
   private fullyPrivileged = true;
+  /** The connection of the helper's root shell (a hijacked `docker exec`). */
+  private shellStream?: Duplex;
   /** The image the helper runs (the exercise image), once prepare() started it. */
   private image?: string;
 
@@ -147,7 +149,7 @@ export class EngineExerciseHost extends RootShellHost {
       AttachStderr: true,
       Tty: false,
     });
-    const stream = await exec.start({ hijack: true, stdin: true });
+    const stream = (this.shellStream = await exec.start({ hijack: true, stdin: true }));
     const [stdout, stderr] = [new PassThrough(), new PassThrough()];
     this.docker.modem.demuxStream(stream, stdout, stderr);
     stream.on('end', () => (stdout.end(), stderr.end()));
@@ -192,6 +194,8 @@ export class EngineExerciseHost extends RootShellHost {
   /** Removes the helper, and with it whatever it started (its processes are in its cgroup). */
   async close(): Promise<void> {
     this.rootSession?.close();
+    // The engine does not always end a hijacked exec connection once its shell ends: it would keep labvm alive.
+    this.shellStream?.destroy();
     this.helperRunning = false;
     await removeContainer(this, ENGINE_HELPER);
   }
