@@ -4,7 +4,7 @@ import type { DockerEndpoint } from '../remote/docker-endpoint.js';
 import type { CommandResult } from '../remote/ssh.js';
 import { PassThrough, type Duplex } from 'node:stream';
 import { parseHttpResponse } from '../remote/http-response.js';
-import { ShellSession } from '../remote/shell-session.js';
+import type { ShellStreams } from '../remote/shell-session.js';
 import { RootShellHost, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
 import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
 
@@ -88,7 +88,7 @@ export class EngineExerciseHost extends RootShellHost {
     this.image = image;
     await this.startHelper(image);
     this.helperRunning = true;
-    await this.openRootShell();
+    await this.keepRootShell(`docker exec -i ${ENGINE_HELPER} sh`, () => this.openHelperShell());
     const nsenter = await this.runAsRoot(['sh', '-c', 'command -v nsenter']);
     if (nsenter.exitCode !== 0) {
       throw new LabvmError(
@@ -141,7 +141,7 @@ export class EngineExerciseHost extends RootShellHost {
   }
 
   /** One `sh` kept open in the helper: each root command is then a write and a read, not a `docker exec` of its own. */
-  private async openRootShell(): Promise<void> {
+  private async openHelperShell(): Promise<ShellStreams> {
     const exec = await this.docker.getContainer(ENGINE_HELPER).exec({
       Cmd: ['sh'],
       AttachStdin: true,
@@ -154,7 +154,7 @@ export class EngineExerciseHost extends RootShellHost {
     this.docker.modem.demuxStream(stream, stdout, stderr);
     stream.on('end', () => (stdout.end(), stderr.end()));
     stream.on('error', (error) => stdout.destroy(error));
-    this.rootSession = new ShellSession({ stdin: stream, stdout, stderr }, `docker exec -i ${ENGINE_HELPER} sh`);
+    return { stdin: stream, stdout, stderr };
   }
 
   /** The helper's privileges as docker CLI flags (for the commands a person would type). */

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { LabvmError } from '../core/errors.js';
+import { LabvmError, errorMessage } from '../core/errors.js';
 import { waitUntil } from '../core/wait.js';
 import { bounded, type Bounds } from '../core/interrupt.js';
 import { shellQuote, type CommandResult, type RemoteHost } from '../remote/ssh.js';
-import { ShellSession } from '../remote/shell-session.js';
+import { ShellSession, type ShellStreams } from '../remote/shell-session.js';
+import { debug } from '../core/debug-log.js';
 import type { AuditEvidence } from './evidence.js';
 import { lastKernelLogStamp, parseDenials, parseLabel, parseLsmList } from './parse.js';
 
@@ -146,6 +147,15 @@ export abstract class RootShellHost implements ExerciseHost {
 
   /** The target's long-lived root shell, once it opened one: root commands go to it while it is idle. */
   protected rootSession?: ShellSession;
+
+  /** Keeps a root shell open for the run; where one cannot be opened, each root command takes its own round trip. */
+  protected async keepRootShell(name: string, open: () => Promise<ShellStreams>): Promise<void> {
+    try {
+      this.rootSession = new ShellSession(await open(), name);
+    } catch (error) {
+      debug('remote', `${name} not kept open (${errorMessage(error)}): each root command takes its own round trip`);
+    }
+  }
 
   private runRoot(argv: string[]): Promise<CommandResult> {
     return this.rootSession?.idle ? this.rootSession.run(argv) : this.runOneAsRoot(argv);
@@ -427,8 +437,10 @@ export class SshExerciseHost extends RootShellHost {
         sudo.stderr.trim(),
       );
     }
-    const channel = await this.remote.openSession(ROOT_SHELL);
-    this.rootSession = new ShellSession({ stdin: channel, stdout: channel, stderr: channel.stderr }, ROOT_SHELL);
+    await this.keepRootShell(ROOT_SHELL, async () => {
+      const channel = await this.remote.openSession(ROOT_SHELL);
+      return { stdin: channel, stdout: channel, stderr: channel.stderr };
+    });
   }
 
   /** The VM's user has password-less sudo; -n makes a password prompt an error instead of a hang. */

@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { RootShellHost, type HttpAnswer, type TargetDescription } from '../../src/lab/host.js';
-import { ShellSession } from '../../src/remote/shell-session.js';
+import { ShellSession, type ShellStreams } from '../../src/remote/shell-session.js';
 import type { CommandResult } from '../../src/remote/ssh.js';
 
 /** This machine's real sh plays the host's: the session writes to its stdin and reads its output. */
@@ -87,8 +87,8 @@ class LocalHost extends RootShellHost {
     this.rootSession?.close();
     return Promise.resolve();
   }
-  useSession(session: ShellSession): void {
-    this.rootSession = session;
+  keep(open: () => Promise<ShellStreams>): Promise<void> {
+    return this.keepRootShell('sh (test)', open);
   }
   protected runOneAsRoot(argv: string[]): Promise<CommandResult> {
     this.ownRoundTrips.push(argv);
@@ -104,8 +104,8 @@ class LocalHost extends RootShellHost {
 describe('RootShellHost with a long-lived root shell', () => {
   it('sends root commands to the shell while it is idle, and one issued while it is busy takes its own round trip', async () => {
     const host = new LocalHost();
-    const { session, child } = localShell();
-    host.useSession(session);
+    const child = spawn('sh', [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    await host.keep(() => Promise.resolve(child));
     try {
       assert.equal(await host.readProc(process.pid, 'comm'), 'node\n');
       assert.equal(host.ownRoundTrips.length, 0, 'the idle shell ran it');
@@ -120,5 +120,12 @@ describe('RootShellHost with a long-lived root shell', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('a root shell that cannot be opened is no error: each command takes its own round trip', async () => {
+    const host = new LocalHost();
+    await host.keep(() => Promise.reject(new Error('the engine refused to attach')));
+    assert.equal(await host.readProc(process.pid, 'comm'), 'node\n');
+    assert.deepEqual(host.ownRoundTrips, [['cat', `/proc/${process.pid}/comm`]]);
   });
 });
