@@ -1,6 +1,5 @@
+// Commands that messages suggest, spelled once.
 import { DEFAULT_NAME } from './defaults.js';
-
-/** Commands that messages suggest, spelled once. */
 
 /** `labvm <command>` for the instance `name`, with --name unless it is the default. */
 export function labvmCommand(command: string, name: string): string {

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { LabvmError, dockerErrorMessage } from '../core/errors.js';
+import { bounded } from '../core/interrupt.js';
 import type { DockerEndpoint } from '../remote/docker-endpoint.js';
 import type { CommandResult } from '../remote/ssh.js';
 import { PassThrough, type Duplex } from 'node:stream';
@@ -10,6 +11,9 @@ import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
 
 /** The one container per run through which every host-side step on a Docker engine goes. */
 export const ENGINE_HELPER = 'labvm-engine-helper';
+
+/** How long the helper's root shell may take to attach before each root command takes a `docker exec` of its own. */
+const SHELL_ATTACH_TIMEOUT_MS = 5_000;
 
 /** What the helper's work needs beyond Docker's defaults when --privileged cannot be applied (see startHelper). */
 export const HELPER_CAPABILITIES = ['SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYSLOG'] as const;
@@ -33,6 +37,7 @@ export class EngineExerciseHost extends RootShellHost {
   private fullyPrivileged = true;
   /** The connection of the helper's root shell (a hijacked `docker exec`). */
   private shellStream?: Duplex;
+  private closed = false;
   /** The image the helper runs (the exercise image), once prepare() started it. */
   private image?: string;
 
@@ -149,7 +154,17 @@ export class EngineExerciseHost extends RootShellHost {
       AttachStderr: true,
       Tty: false,
     });
-    const stream = (this.shellStream = await exec.start({ hijack: true, stdin: true }));
+    // An attach that comes after the wait gave up, or after close(), would keep labvm alive: it is destroyed then.
+    const stream = await bounded(exec.start({ hijack: true, stdin: true }), {
+      timeoutMs: SHELL_ATTACH_TIMEOUT_MS,
+      onTimeout: () => new Error(`the engine did not attach within ${SHELL_ATTACH_TIMEOUT_MS / 1000} s`),
+      discard: (late) => late.destroy(),
+    });
+    if (this.closed || typeof stream.write !== 'function') {
+      stream.destroy();
+      throw new Error(this.closed ? 'the helper was closed' : 'the engine did not upgrade the connection');
+    }
+    this.shellStream = stream;
     const [stdout, stderr] = [new PassThrough(), new PassThrough()];
     this.docker.modem.demuxStream(stream, stdout, stderr);
     stream.on('end', () => (stdout.end(), stderr.end()));
@@ -193,6 +208,7 @@ export class EngineExerciseHost extends RootShellHost {
 
   /** Removes the helper, and with it whatever it started (its processes are in its cgroup). */
   async close(): Promise<void> {
+    this.closed = true;
     this.rootSession?.close();
     // The engine does not always end a hijacked exec connection once its shell ends: it would keep labvm alive.
     this.shellStream?.destroy();

@@ -313,8 +313,7 @@ export abstract class RootShellHost implements ExerciseHost {
 
 /**
  * Shell that sets `c` to the PID among `$p` and its children whose command line is `program`, polling briefly: a
- * round trip saved per start, which on a Docker engine (a `docker exec` each) is most of a start's time. A zombie's
- * command line is empty, so a process that already ended never matches.
+ * round trip saved per start. A zombie's command line is empty, so a process that already ended never matches.
  */
 function awaitProgramScript(program: string[]): string {
   const cmdline = shellQuote([`${program.join(' ')} `]); // /proc/PID/cmdline with its NULs as spaces
@@ -322,7 +321,8 @@ function awaitProgramScript(program: string[]): string {
     `c=; i=0; while [ -z "$c" ] && [ $i -lt ${PROGRAM_WAIT_POLLS} ]; do ` +
     `for q in $p $(ps -o pid= --ppid $p); do ` +
     `[ "$(tr '\\0' ' ' </proc/$q/cmdline 2>/dev/null)" = ${cmdline} ] && c=$q && break; done; ` +
-    `[ -n "$c" ] || { sleep ${PROGRAM_WAIT_POLL_SECONDS}; i=$((i+1)); }; done`
+    // A command that already ended (gone, or a zombie with an empty command line) stops the wait: its caller says why.
+    `[ -n "$c" ] || { grep -q . /proc/$p/cmdline 2>/dev/null || break; sleep ${PROGRAM_WAIT_POLL_SECONDS}; i=$((i+1)); }; done`
   );
 }
 

@@ -65,15 +65,20 @@ export class Sleepers {
     const started: StartedSleep = { hostPid: 0, launcherPid: 0 };
     this.started.push(started);
     // One promise from the first remote call on, so a cleanup that comes first still waits for what it starts.
-    // The kernel log's mark is asked for in the same tick as a native start, so the host gets both as one command
-    // (in this order: the mark is taken before nsenter runs).
-    const mark = this.host.kernelLogMark();
-    started.launching = Promise.all([
-      mark,
-      request.method === 'native' ? this.startNative(nsenter, started) : this.startInHelper(nsenter, started),
-    ]).then(([, pid]) => pid);
+    // The kernel log's mark is taken before nsenter runs: for a native start, asked for in the same tick, so that
+    // the host gets both as one command, in this order; for the helper, before the container is created.
+    let mark: number | null = null;
+    started.launching = (async () => {
+      if (request.method !== 'native') {
+        mark = await this.host.kernelLogMark();
+        return this.startInHelper(nsenter, started);
+      }
+      const [logMark, launcherPid] = await Promise.all([this.host.kernelLogMark(), this.startNative(nsenter, started)]);
+      mark = logMark;
+      return launcherPid;
+    })();
     started.launcherPid = await started.launching;
-    started.hostPid ||= await this.waitForSleep(started, !!request.noFork, await mark);
+    started.hostPid ||= await this.waitForSleep(started, !!request.noFork, mark);
     return started;
   }
 

@@ -28,6 +28,8 @@ export class ShellSession {
   private ended?: Error;
   private stdout = '';
   private stderr = '';
+  /** How far the buffers were searched for the running command's markers (output can come in many chunks). */
+  private searched = { stdout: 0, stderr: 0 };
 
   constructor(
     private readonly streams: ShellStreams,
@@ -75,16 +77,28 @@ export class ShellSession {
   private settle(): void {
     const running = this.running;
     if (!running) return;
-    const status = new RegExp(`\\n${running.marker} (\\d+)\\n`).exec(this.stdout);
-    const errorEnd = this.stderr.indexOf(`\n${running.marker}\n`);
-    if (!status || errorEnd < 0) return;
+    // Each search starts where the last one ended, less a marker's length (a marker split across chunks).
+    const status = new RegExp(`\\n${running.marker} (\\d+)\\n`, 'g');
+    status.lastIndex = Math.max(0, this.searched.stdout - running.marker.length - 16);
+    const found = status.exec(this.stdout);
+    const errorEnd = this.stderr.indexOf(
+      `\n${running.marker}\n`,
+      Math.max(0, this.searched.stderr - running.marker.length - 2),
+    );
+    // A marker found stays where the next search starts; otherwise the next one starts past what was searched.
+    this.searched = {
+      stdout: found?.index ?? this.stdout.length,
+      stderr: errorEnd >= 0 ? errorEnd : this.stderr.length,
+    };
+    if (!found || errorEnd < 0) return;
     const result = {
-      exitCode: Number(status[1]),
-      stdout: this.stdout.slice(0, status.index),
+      exitCode: Number(found[1]),
+      stdout: this.stdout.slice(0, found.index),
       stderr: this.stderr.slice(0, errorEnd),
     };
-    this.stdout = this.stdout.slice(status.index + status[0].length);
+    this.stdout = this.stdout.slice(found.index + found[0].length);
     this.stderr = this.stderr.slice(errorEnd + running.marker.length + 2);
+    this.searched = { stdout: 0, stderr: 0 };
     this.running = undefined;
     running.resolve(result);
   }

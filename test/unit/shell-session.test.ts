@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { RootShellHost, type HttpAnswer, type TargetDescription } from '../../src/lab/host.js';
@@ -48,6 +50,29 @@ describe('ShellSession', () => {
     await assert.rejects(shell.session.run(['true']), /busy/);
     assert.equal((await first).exitCode, 0);
     assert.equal(shell.session.idle, true);
+  });
+
+  it('finds the markers however the output is cut into chunks, and whichever stream ends first', async () => {
+    const [stdin, stdout, stderr] = [new PassThrough(), new PassThrough(), new PassThrough()];
+    const session = new ShellSession({ stdin, stdout, stderr }, 'streams (test)');
+    const result = session.run(['echo', 'x']);
+    const marker = /--labvm-[0-9a-f-]+--/.exec(String(stdin.read()))?.[0];
+    assert.ok(marker, 'the command line carries its marker');
+    stderr.write(`warn\n\n${marker}\n`);
+    const out = `line one\nline two\n\n${marker} 7\n`;
+    for (let at = 0; at < out.length; at += 3) {
+      stdout.write(out.slice(at, at + 3));
+      await new Promise(setImmediate);
+    }
+    assert.deepEqual(await result, { exitCode: 7, stdout: 'line one\nline two\n', stderr: 'warn\n' });
+  });
+
+  it('keeps a large output whole', async () => {
+    const shell = localShell();
+    child = shell.child;
+    const result = await shell.session.run(['sh', '-c', 'head -c 3000000 /dev/zero | tr "\\0" a']);
+    assert.equal(result.stdout.length, 3_000_000);
+    assert.match(result.stdout, /^a+$/);
   });
 
   it('a shell that ends fails the running command and takes no more', async () => {
@@ -136,5 +161,26 @@ describe('RootShellHost with a long-lived root shell', () => {
     await host.keep(() => Promise.reject(new Error('the engine refused to attach')));
     assert.equal(await ownPid(host), String(process.pid));
     assert.deepEqual(host.ownRoundTrips, [['cat', `/proc/${process.pid}/status`]]);
+  });
+
+  it('starts a detached command and finds the program it runs, itself or a child; one that ends is not waited for', async () => {
+    const host = new LocalHost();
+    const started = [
+      await host.startDetached(['sleep', '600'], ['sleep', '600']),
+      await host.startDetached(['sh', '-c', 'sleep 600; true'], ['sleep', '600']),
+      await host.startDetached(['false'], ['sleep', '600']),
+    ];
+    try {
+      const [itself, forked, failed] = started;
+      assert.equal(itself?.programPid, itself?.pid, 'the command itself runs the program (as nsenter -F does)');
+      assert.ok(forked?.programPid && forked.programPid !== forked.pid, 'a child runs it (as nsenter does)');
+      assert.equal((await host.readProc(forked.programPid, 'cmdline'))?.replaceAll('\0', ' '), 'sleep 600 ');
+      assert.equal(failed?.programPid, undefined, 'a command that ended runs nothing');
+    } finally {
+      for (const { pid, programPid, stderrFile } of started) {
+        for (const each of [pid, programPid]) if (each) spawnSync('kill', ['-KILL', String(each)]);
+        rmSync(stderrFile, { force: true });
+      }
+    }
   });
 });
