@@ -22,6 +22,8 @@ interface Running {
  * container runtime, and three API calls). Each command runs in a subshell with stdin from /dev/null, and is followed
  * by a marker line on stdout (with its exit status) and on stderr, which tell where its output ends.
  * A caller that finds the session busy (or ended) runs its command its own way instead (see RootShellHost).
+ * A command must not leave a background process writing to the shell's output (labvm's redirect all of theirs):
+ * what it wrote later would be read as the next command's.
  */
 export class ShellSession {
   private running?: Running;
