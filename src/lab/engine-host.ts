@@ -3,10 +3,10 @@ import { LabvmError, dockerErrorMessage } from '../core/errors.js';
 import { bounded } from '../core/interrupt.js';
 import type { DockerEndpoint } from '../remote/docker-endpoint.js';
 import type { CommandResult } from '../remote/ssh.js';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { parseHttpResponse } from '../remote/http-response.js';
 import type { ShellStreams } from '../remote/shell-session.js';
-import { RootShellHost, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
+import { RootShellHost, demuxExec, dockerExec, type HttpAnswer, type TargetDescription } from './host.js';
 import { EXERCISE_LABEL, removeContainer } from './sleepers.js';
 
 /** The one container per run through which every host-side step on a Docker engine goes. */
@@ -165,11 +165,7 @@ export class EngineExerciseHost extends RootShellHost {
       throw new Error(this.closed ? 'the helper was closed' : 'the engine did not upgrade the connection');
     }
     this.shellStream = stream;
-    const [stdout, stderr] = [new PassThrough(), new PassThrough()];
-    this.docker.modem.demuxStream(stream, stdout, stderr);
-    stream.on('end', () => (stdout.end(), stderr.end()));
-    stream.on('error', (error) => stdout.destroy(error));
-    return { stdin: stream, stdout, stderr };
+    return { stdin: stream, ...demuxExec(this.docker, stream) };
   }
 
   /** The helper's privileges as docker CLI flags (for the commands a person would type). */

@@ -355,6 +355,16 @@ export async function runBatch(
   }));
 }
 
+/** A `docker exec` connection's stdout and stderr as two streams: without a TTY, Docker multiplexes them on it. */
+export function demuxExec(docker: Docker, stream: NodeJS.ReadableStream): { stdout: PassThrough; stderr: PassThrough } {
+  const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+  docker.modem.demuxStream(stream, stdout, stderr);
+  // Both end with the connection, however it ends (its error is the caller's to handle on `stream`).
+  const end = () => (stdout.end(), stderr.end());
+  stream.on('end', end).on('error', end);
+  return { stdout, stderr };
+}
+
 /** `docker exec` through the Docker API, demultiplexed: exit code, stdout and stderr kept apart. */
 export async function dockerExec(
   docker: Docker,
@@ -365,11 +375,10 @@ export async function dockerExec(
     .getContainer(containerName)
     .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
   const stream = await exec.start({ Detach: false, Tty: false });
-  const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+  const { stdout, stderr } = demuxExec(docker, stream);
   const chunks = { out: '', err: '' };
   stdout.setEncoding('utf8').on('data', (chunk: string) => (chunks.out += chunk));
   stderr.setEncoding('utf8').on('data', (chunk: string) => (chunks.err += chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
   await new Promise<void>((resolve, reject) => {
     stream.on('end', resolve);
     stream.on('close', resolve);
