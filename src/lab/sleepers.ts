@@ -85,6 +85,8 @@ export class Sleepers {
   /**
    * The host's own nsenter, detached so that it outlives the call that started it; its stderr kept for a failure.
    * The same round trip waits briefly for the sleep itself (nsenter's child, or nsenter itself with --no-fork).
+   * Like the stderr file, the sleep's PID goes into `started` as soon as it is known, so that a cleanup which comes
+   * while this start is still settling (Ctrl-C) ends it too; start() then has nothing left to wait for.
    */
   private async startNative(nsenter: string[], started: StartedSleep): Promise<number> {
     const detached = await this.host.startDetached(nsenter, SLEEP_ARGV);
