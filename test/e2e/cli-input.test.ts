@@ -146,6 +146,12 @@ describe('option values through the real CLI', { concurrency: false }, () => {
     ])
       assert.match(help.stdout, new RegExp(`^ {2}${command}\\b`, 'm'));
     assert.match(help.stdout, /labvm help <command>/);
+    // `--help` and `-h` alone are answered before parsing: the same text, and the same with another flag after it.
+    for (const args of [['--help'], ['-h'], ['--help', '--verbose']]) {
+      const same = await lab.run(args);
+      assert.equal(same.code, 0);
+      assert.equal(same.stdout, help.stdout, `labvm ${args.join(' ')}`);
+    }
     const up = await lab.run(['help', 'up']);
     assert.equal(up.code, 0);
     assert.match(up.stdout, /^labvm up: Create \(or resume\) the Ubuntu VM/);
@@ -155,6 +161,7 @@ describe('option values through the real CLI', { concurrency: false }, () => {
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^labvm\/\d+\.\d+\.\d+/);
     assert.equal((await lab.run(['--version'])).stdout, version.stdout);
+    assert.equal((await lab.run(['-v'])).stdout, version.stdout);
   });
 
   test('help wraps long option texts between words, under their column', async () => {
