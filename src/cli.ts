@@ -10,8 +10,10 @@ import {
   markValues,
   nameOption,
   optionalText,
+  optionalTexts,
   text,
   upOptions,
+  withNetworkOptions,
   type RawOptions,
 } from './cli/options.js';
 import { formatHelp, suggestion } from './cli/help.js';
@@ -39,29 +41,42 @@ const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter
 
 /** The settings flags can give (as typed), resolved against the environment, the config file and the built-in values. */
 async function settingsFor(given: RawOptions): Promise<Settings> {
-  const flags = Object.fromEntries(settingKeys.map((key) => [key, optionalText(given, key, kebab(key))]));
-  const { resolveSettings } = await import('./core/settings.js');
-  return resolveSettings(flags, optionalText(given, 'config', '--config'));
+  const flags = Object.fromEntries(
+    settingKeys.map((key) => [
+      key,
+      key === 'caCertificates'
+        ? optionalTexts(given, 'caCertificate', '--ca-certificate')
+        : optionalText(given, key, kebab(key)),
+    ]),
+  );
+  const { resolveSettings, keepProxySecrets } = await import('./core/settings.js');
+  const settings = await resolveSettings(flags, optionalText(given, 'config', '--config'));
+  keepProxySecrets(settings);
+  return settings;
 }
 
-cli
-  .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
-  .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
-  .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
-  .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
-  .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
-  .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
-  .option(
-    '--timeout <seconds>',
-    `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`,
-  )
-  .option('--print-cloud-init', 'Print the cloud-init user-data (private keys redacted) and exit')
+withNetworkOptions(
+  cli
+    .command('up', 'Create (or resume) the Ubuntu VM with Docker, and wait until it is ready')
+    .option('--name <name>', 'Instance name', { default: DEFAULT_NAME })
+    .option('--cpus <n>', `Virtual CPUs (default: ${builtInDefaults.cpus})`)
+    .option('--memory <size>', `Memory with a unit: K, M or G (default: ${builtInDefaults.memory})`)
+    .option('--disk <size>', `Disk size with a unit: K, M or G (default: ${builtInDefaults.disk})`)
+    .option('--image <image>', `Ubuntu release to launch (default: ${builtInDefaults.image})`)
+    .option(
+      '--timeout <seconds>',
+      `How long to wait for the VM to be ready; first runs download an image and install Docker (default: ${builtInDefaults.timeout})`,
+    ),
+)
+  .option('--print-cloud-init', 'Print the cloud-init user-data (private keys and proxy credentials redacted) and exit')
   .example('labvm up')
   .example('labvm up --name lab2 --memory 2G --timeout 1800')
+  .example('labvm up --https-proxy http://proxy.school.example:3128 --ca-certificate school-ca.pem')
   .action(async (given: RawOptions) => {
     const { up, previewUserData } = await import('./commands/up.js');
-    if (flag(given, 'printCloudInit')) return print(previewUserData());
-    print(io.texts.upSummary(await up(upOptions(given, await settingsFor(given)), io.progress), io.outStyle));
+    const options = upOptions(given, await settingsFor(given));
+    if (flag(given, 'printCloudInit')) return print(previewUserData(options));
+    print(io.texts.upSummary(await up(options, io.progress), io.outStyle));
   });
 
 cli
@@ -197,24 +212,26 @@ cli
     );
   });
 
-cli
-  .command(
-    'doctor',
-    "Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm's VMs",
-  )
-  .option('--json', 'Print one JSON object')
-  .option('--cpus <n>', 'Check as for `labvm up --cpus`')
-  .option('--memory <size>', 'Check as for `labvm up --memory`')
-  .option('--disk <size>', 'Check as for `labvm up --disk`')
-  .option('--image <image>', 'Show as for `labvm up --image`')
-  .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
-  .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`')
-  .action(async (given: RawOptions) => {
-    const { doctor } = await import('./commands/doctor.js');
-    const report = await doctor(await settingsFor(given));
-    print(flag(given, 'json') ? JSON.stringify(report, null, 2) : io.texts.doctorText(report, io.outStyle));
-    if (!report.ok) commandExit = ExitCode.prerequisite;
-  });
+withNetworkOptions(
+  cli
+    .command(
+      'doctor',
+      "Check this computer before a lesson: Multipass, its driver, memory, disk, Node.js and labvm's VMs",
+    )
+    .option('--json', 'Print one JSON object')
+    .option('--cpus <n>', 'Check as for `labvm up --cpus`')
+    .option('--memory <size>', 'Check as for `labvm up --memory`')
+    .option('--disk <size>', 'Check as for `labvm up --disk`')
+    .option('--image <image>', 'Show as for `labvm up --image`')
+    .option('--timeout <seconds>', 'Show as for `labvm up --timeout`')
+    .option('--base-image <ref>', 'Show as for `labvm exercise --base-image`'),
+  'labvm up',
+).action(async (given: RawOptions) => {
+  const { doctor } = await import('./commands/doctor.js');
+  const report = await doctor(await settingsFor(given));
+  print(flag(given, 'json') ? JSON.stringify(report, null, 2) : io.texts.doctorText(report, io.outStyle));
+  if (!report.ok) commandExit = ExitCode.prerequisite;
+});
 
 cli
   .command(

@@ -1,3 +1,5 @@
+import type { Command } from 'cac';
+import { builtInDefaults } from '../core/defaults.js';
 import { usageError } from '../core/errors.js';
 import type { UpOptions } from '../commands/up.js';
 import type { ExerciseCommandOptions } from '../commands/exercise.js';
@@ -26,10 +28,14 @@ export function markValues(argv: readonly string[], valueOptions: ReadonlySet<st
     const option = /^--([^=]+)(?:=([\s\S]*))?$/.exec(arg);
     if (!option || !valueOptions.has(camelCase(option[1]!))) {
       marked.push(arg);
-    } else if (option[2] !== undefined) {
-      marked.push(`--${option[1]}=${MARK}${option[2]}`);
+      continue;
+    }
+    // The parser reads --no-X as "X is false": a value option named so goes by its camelCased name instead.
+    const name = option[1]!.startsWith('no-') ? camelCase(option[1]!) : option[1]!;
+    if (option[2] !== undefined) {
+      marked.push(`--${name}=${MARK}${option[2]}`);
     } else {
-      marked.push(arg);
+      marked.push(`--${name}`);
       const value = argv[i + 1];
       // A following option is not a value: cac then says the value is missing.
       if (value !== undefined && !value.startsWith('-')) marked.push(MARK + argv[++i]!);
@@ -49,6 +55,13 @@ export function optionalText(raw: RawOptions, key: string, flag: string): string
   if (!text?.trim())
     throw usageError(`${flag} needs a value.`, `Give it one, e.g. \`${flag}=VALUE\`, or leave the option out.`);
   return text;
+}
+
+/** Every value given for a repeatable `--flag`, in order, or undefined when it was not given. */
+export function optionalTexts(raw: RawOptions, key: string, flag: string): string[] | undefined {
+  const value = raw[key];
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? (value as unknown[]) : [value]).map((one) => optionalText({ [key]: one }, key, flag)!);
 }
 
 /** The same for an option with a default, which is therefore always there. */
@@ -75,6 +88,14 @@ export function upOptions(raw: RawOptions, settings: Settings): UpOptions {
     disk: settings.disk.value,
     image: settings.image.value,
     timeoutSeconds: Number(settings.timeout.value),
+    network: {
+      dockerRepository: settings.dockerRepository,
+      dockerKeyFingerprint: settings.dockerKeyFingerprint,
+      httpProxy: settings.httpProxy,
+      httpsProxy: settings.httpsProxy,
+      noProxy: settings.noProxy,
+      caCertificates: settings.caCertificates,
+    },
   };
 }
 
@@ -93,4 +114,29 @@ export function exerciseOptions(raw: RawOptions, settings: Settings): ExerciseCo
     controls: flag(raw, 'controls'),
     keep: flag(raw, 'keep'),
   };
+}
+
+/** The network settings' flags, on `up` (which uses them) and `doctor` (which shows them `asFor` that command). */
+export function withNetworkOptions(command: Command, asFor?: string): Command {
+  const flags: Array<[string, string]> = [
+    [
+      '--docker-repository <url>',
+      `Docker's apt repository, or a mirror keeping its layout (default: ${builtInDefaults.dockerRepository})`,
+    ],
+    [
+      '--docker-key-fingerprint <hex>',
+      `Fingerprint of the key that signs the repository (default: Docker's, ${builtInDefaults.dockerKeyFingerprint})`,
+    ],
+    ['--http-proxy <url>', "Proxy for http:// inside the VM, or none (default: this computer's http_proxy)"],
+    ['--https-proxy <url>', "Proxy for https:// inside the VM, or none (default: this computer's https_proxy)"],
+    ['--no-proxy <list>', "Hosts the VM reaches without the proxy (default: this computer's no_proxy)"],
+    ['--ca-certificate <file>', "A PEM CA certificate the VM trusts, e.g. a TLS-inspecting proxy's (repeatable)"],
+  ];
+  for (const [name, description] of flags)
+    command.option(name, asFor ? `Show as for \`${asFor} ${name.split(' ')[0]}\`` : description);
+  // cac reads any --no-X as the negation of X; --no-proxy takes a value instead (markValues passes it as noProxy).
+  const noProxy = command.options.find((option) => option.rawName.startsWith('--no-proxy'))!;
+  Object.assign(noProxy, { negated: false, names: ['noProxy'], name: 'noProxy' });
+  noProxy.config.default = undefined;
+  return command;
 }

@@ -7,6 +7,8 @@ import type { ExerciseResult } from '../commands/exercise.js';
 import type { ListEntry } from '../commands/list.js';
 import type { PowerResult } from '../commands/power.js';
 import type { DoctorReport } from '../commands/doctor.js';
+import type { ShownSetting } from '../core/settings.js';
+import { isLoopbackProxy } from '../core/network.js';
 import { labvmCommand } from '../core/hints.js';
 
 /** Text for people; the commands return plain data and know nothing of this. */
@@ -23,6 +25,14 @@ export function upSummary(summary: UpSummary, style: Styler): string {
     summary.directSsh
       ? `  ssh      ssh -F "${summary.sshConfig}" labvm-${summary.name}`
       : `  shell    ${labvmCommand('shell', summary.name)}`,
+    ...summary.network.map(
+      (setting, index) =>
+        `  ${index === 0 ? 'network' : '       '}  ${setting.key} ${settingText(setting.value)} (${sourceText(setting)}${
+          (setting.key === 'httpProxy' || setting.key === 'httpsProxy') && isLoopbackProxy(String(setting.value))
+            ? "; on this computer's loopback, so the VM uses this computer's address on the VM network"
+            : ''
+        })`,
+    ),
     '',
     `Next: ${labvmCommand('exercise', summary.name)}`,
   ].join('\n');
@@ -114,7 +124,7 @@ export function doctorText(report: DoctorReport, style: Styler): string {
     table(
       report.settings.map((s) => [
         `  ${s.key}`,
-        s.value,
+        settingText(s.value),
         s.source === 'built-in' ? 'built-in' : `${s.source}: ${s.origin}`,
       ]),
     ),
@@ -130,6 +140,20 @@ export function doctorText(report: DoctorReport, style: Styler): string {
         : style.green('All checks passed.'),
   );
   return lines.join('\n');
+}
+
+/** Where a setting came from, in words: "--https-proxy", "this computer's HTTPS_PROXY", "config file PATH". */
+function sourceText(setting: ShownSetting): string {
+  if (setting.source === 'file') return `config file ${setting.origin}`;
+  if (setting.source === 'env' && !setting.origin.startsWith('LABVM_')) return `this computer's ${setting.origin}`;
+  if (setting.source === 'built-in') return 'built-in';
+  return setting.origin;
+}
+
+/** A setting's value in a line of text: a list joined, and "none" for an unset proxy or an empty list. */
+function settingText(value: string | string[]): string {
+  const text = typeof value === 'string' ? value : value.join(', ');
+  return text || 'none';
 }
 
 export interface ErrorTextOptions {

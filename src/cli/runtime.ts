@@ -6,6 +6,7 @@ import { echoDebugLog, saveDebugLog } from '../core/debug-log.js';
 import { fileSystemError } from '../core/fs.js';
 import { HANDLED_SIGNALS, deliverInterrupt, receivedSignal, signalExitCode } from '../core/interrupt.js';
 import { progressFor } from '../core/progress.js';
+import { redactSecrets } from '../core/secrets.js';
 import { labvmHome } from '../core/state.js';
 import { suggestion, unknownOptionOf } from './help.js';
 import { flag, nameOption } from './options.js';
@@ -74,7 +75,7 @@ export function saveLog(cli: CAC): Promise<string | undefined> {
 export async function showFailure(cli: CAC, error: unknown): Promise<number> {
   const causes = process.env.LABVM_DEBUG === '1' || flag(cli.options, 'verbose');
   const shown = userError(cli, error);
-  process.stderr.write(`${errorText(shown, errStyle, { causes })}\n`);
+  process.stderr.write(`${redactSecrets(errorText(shown, errStyle, { causes }))}\n`);
   const log = await saveLog(cli);
   if (log) process.stderr.write(`  debug log: ${log}\n`);
   return exitCodeOf(shown);

@@ -2,8 +2,8 @@ import { statfs } from 'node:fs/promises';
 import { freemem, homedir, totalmem } from 'node:os';
 import { LabvmError, errorMessage } from '../core/errors.js';
 import { multipassDaemonHint } from '../core/platform.js';
-import { DEFAULT_NAME, settingKeys, type SettingKey } from '../core/defaults.js';
-import type { Settings, Setting } from '../core/settings.js';
+import { DEFAULT_NAME } from '../core/defaults.js';
+import { shownSettings, type Settings, type ShownSetting } from '../core/settings.js';
 import { InstanceState, recordedInstanceNames } from '../core/state.js';
 import { formatBytes, parseSize } from '../core/validate.js';
 import { connectToInstance } from '../vm/instance.js';
@@ -22,8 +22,8 @@ export interface Check {
 
 export interface DoctorReport {
   checks: Check[];
-  /** The values `up` and `exercise` would use, each with where it came from (flag > env > file > built-in). */
-  settings: Array<Setting & { key: SettingKey }>;
+  /** The values `up` and `exercise` would use, each with where it came from (flag > env > file > built-in); proxy credentials redacted. */
+  settings: ShownSetting[];
   /** False when any check failed (the command then exits non-zero). */
   ok: boolean;
 }
@@ -47,7 +47,7 @@ export async function doctor(settings: Settings, multipass = new Multipass()): P
   ];
   return {
     checks,
-    settings: settingKeys.map((key) => ({ key, ...settings[key] })),
+    settings: shownSettings(settings),
     ok: checks.every((check) => check.status !== 'fail'),
   };
 }

@@ -3,7 +3,9 @@ import { withInstanceLock } from '../core/lock.js';
 import type { Progress } from '../core/progress.js';
 import { InstanceState, type InstanceRecord } from '../core/state.js';
 import { validateInstanceName } from '../core/validate.js';
-import { renderUserData } from '../vm/cloud-init.js';
+import { readCaCertificates } from '../core/network.js';
+import { shownSettings, type Settings, type ShownSetting } from '../core/settings.js';
+import { renderUserData, type RenderedUserData } from '../vm/cloud-init.js';
 import {
   ensureClientKey,
   hostAlias,
@@ -23,6 +25,7 @@ import {
   waitForSsh,
 } from '../vm/readiness.js';
 import { labvmVersion } from '../core/paths.js';
+import { labvmCommand, upCommand } from '../core/hints.js';
 
 /** What `labvm up` was asked for; sizes stay text in Multipass's notation (checked in core/settings.ts). */
 export interface UpOptions {
@@ -32,7 +35,20 @@ export interface UpOptions {
   disk: string;
   image: string;
   timeoutSeconds: number;
+  /** The network settings the VM is made with (checked in core/settings.ts); they apply to a new VM only. */
+  network: NetworkSettings;
 }
+
+export const networkKeys = [
+  'dockerRepository',
+  'dockerKeyFingerprint',
+  'httpProxy',
+  'httpsProxy',
+  'noProxy',
+  'caCertificates',
+] as const;
+
+export type NetworkSettings = Pick<Settings, (typeof networkKeys)[number]>;
 
 export interface UpSummary {
   name: string;
@@ -46,6 +62,8 @@ export interface UpSummary {
   /** False when the address does not answer from here, so `ssh -F` cannot be used (labvm shell can). */
   directSsh: boolean;
   stateDir: string;
+  /** The network settings the VM was made with that are not labvm's built-in ones (proxy credentials redacted). */
+  network: ShownSetting[];
 }
 
 /** cpus, memory, disk and the timeout are checked, with their bounds, where they are resolved (core/settings.ts). */
@@ -61,10 +79,35 @@ export function validateUpOptions(options: UpOptions): UpOptions {
   return options;
 }
 
-/** The user-data `up --print-cloud-init` shows: the same rendering, private keys redacted, nothing launched. */
-export function previewUserData(): string {
+/** The user-data `up --print-cloud-init` shows: the same rendering, private keys and credentials redacted, nothing launched. */
+export function previewUserData(options: UpOptions): string {
   const client = generateEd25519('labvm@preview');
-  return renderUserData({ clientPublicKey: client.publicKey, hostKey: generateEd25519('labvm-vm@preview') }).redacted;
+  return userDataFor(options, client.publicKey, generateEd25519('labvm-vm@preview')).redacted;
+}
+
+function userDataFor(
+  options: UpOptions,
+  clientPublicKey: string,
+  hostKey: { privateKey: string; publicKey: string },
+): RenderedUserData {
+  const { network } = options;
+  return renderUserData({
+    clientPublicKey,
+    hostKey,
+    network: {
+      dockerRepository: network.dockerRepository.value,
+      dockerKeyFingerprint: network.dockerKeyFingerprint.value,
+      httpProxy: network.httpProxy.value,
+      httpsProxy: network.httpsProxy.value,
+      noProxy: network.noProxy.value,
+      caCertificates: readCaCertificates(network.caCertificates.value, 'caCertificates'),
+    },
+  });
+}
+
+/** The network settings as `up`'s summary and the instance record show them: those not built in, redacted. */
+export function shownNetwork(network: NetworkSettings): ShownSetting[] {
+  return shownSettings(network, networkKeys).filter((setting) => setting.source !== 'built-in');
 }
 
 export async function up(input: UpOptions, progress: Progress, multipass = new Multipass()): Promise<UpSummary> {
@@ -94,8 +137,9 @@ async function upLocked(options: UpOptions, progress: Progress, multipass: Multi
   const alreadyRunning = existing?.state === 'Running';
   if (!existing || existing.state === 'Deleted' || !record) {
     record = await launch(options, state, multipass, existing, progress, deadline);
-  } else if (!alreadyRunning) {
-    await resume(options.name, existing, multipass, progress);
+  } else {
+    noteNetworkChanges(options, record, progress);
+    if (!alreadyRunning) await resume(options.name, existing, multipass, progress);
   }
   return followToReady(
     options.name,
@@ -122,7 +166,7 @@ async function launch(
   }
   const client = await ensureClientKey(state);
   const hostKey = generateEd25519(hostAlias(options.name));
-  const userData = renderUserData({ clientPublicKey: client.publicKey, hostKey });
+  const userData = userDataFor(options, client.publicKey, hostKey);
   const record: InstanceRecord = {
     name: options.name,
     createdBy: 'labvm',
@@ -133,6 +177,7 @@ async function launch(
     memory: options.memory,
     disk: options.disk,
     hostPublicKey: hostKey.publicKey,
+    network: shownNetwork(options.network),
   };
   // Recorded before launching, so an interrupted launch can be followed (or removed) by the next run.
   await pinAndRecord(state, record);
@@ -162,6 +207,19 @@ async function launch(
     throw error;
   }
   return record;
+}
+
+/** The network settings shape a VM when it is made: changed ones are not applied to an existing VM, and up says so. */
+function noteNetworkChanges(options: UpOptions, record: InstanceRecord, progress: Progress): void {
+  if (!record.network) return; // made by a labvm without network settings
+  const shown = (settings: ShownSetting[]) => new Map(settings.map((s) => [s.key, JSON.stringify(s.value)]));
+  const before = shown(record.network);
+  const now = shown(shownNetwork(options.network));
+  const changed = networkKeys.filter((key) => before.get(key) !== now.get(key));
+  if (changed.length > 0)
+    progress.note(
+      `${changed.join(', ')} differ${changed.length === 1 ? 's' : ''} from what ${options.name} was made with; network settings apply to a new VM: \`${labvmCommand('down', options.name)}\` and \`${upCommand(options.name)}\` to use them.`,
+    );
 }
 
 async function resume(name: string, existing: InstanceInfo, multipass: Multipass, progress: Progress): Promise<void> {
@@ -219,6 +277,7 @@ async function followToReady(
       stateDir: state.dir,
       sshPath: remote.path,
       directSsh: !remote.target.via,
+      network: record.network ?? [],
     };
   } finally {
     remote.close();

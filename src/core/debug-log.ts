@@ -2,11 +2,13 @@ import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from './errors.js';
 import { hasPosixModes } from './platform.js';
+import { redactSecrets } from './secrets.js';
 
 /**
  * A timestamped record of what one labvm command did: every multipass call with its exit code and duration, the
  * SSH connection's steps, each remote command and Docker API call with its timing. It never holds secrets: only
- * commands, exit codes, fingerprints and timings are recorded (never stdin, keys or user-data). Kept in memory
+ * commands, exit codes, fingerprints and timings are recorded (never stdin, keys or user-data), and a proxy's
+ * credentials are redacted from every line. Kept in memory
  * and saved at the end into the instance's state folder, so a student can attach it to a bug report.
  */
 
@@ -19,7 +21,7 @@ export function echoDebugLog(write: (line: string) => void): void {
 }
 
 export function debug(topic: string, message: string): void {
-  const line = `${new Date().toISOString()} ${topic.padEnd(9)} ${message}`;
+  const line = `${new Date().toISOString()} ${topic.padEnd(9)} ${redactSecrets(message)}`;
   lines.push(line);
   echo?.(line);
 }

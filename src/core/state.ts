@@ -8,6 +8,7 @@ import { fileSystemError, writeFileAtomic } from './fs.js';
 /** The way round a state folder that cannot be used, besides repairing it. */
 export const OTHER_HOME = 'Or set LABVM_HOME to another folder of yours.';
 import { labvmCommand } from './hints.js';
+import type { ShownSetting } from './settings.js';
 
 /** Where labvm keeps one instance's keys and record: ~/.labvm/<name>, or $LABVM_HOME/<name>. */
 export function labvmHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -26,6 +27,8 @@ export interface InstanceRecord {
   disk: string;
   /** The VM's SSH host public key ("ssh-ed25519 AAAA..."), pinned before the first connection. */
   hostPublicKey: string;
+  /** The network settings the VM was made with, those not built in (proxy credentials redacted); absent in older records. */
+  network?: ShownSetting[];
 }
 
 export const stateFiles = {

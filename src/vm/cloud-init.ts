@@ -5,19 +5,37 @@ import { join } from 'node:path';
 import { projectPath } from '../core/paths.js';
 import ssh2 from 'ssh2';
 import { parseDocument, Scalar, YAMLMap, YAMLSeq, type Document } from 'yaml';
-import { INSTALL_SCRIPT_PATH } from './vm-paths.js';
+import { isLoopbackProxy, redactUrl, withProxyHost, type CaCertificate } from '../core/network.js';
+import { INSTALL_SCRIPT_PATH, NETWORK_CONFIG_PATH } from './vm-paths.js';
 
 export interface UserDataInput {
   /** The key the tool logs in with, one OpenSSH line: `ssh-ed25519 AAAA... [comment]`. */
   clientPublicKey: string;
   /** The VM's SSH host key pair, in OpenSSH formats (as ssh2's utils.generateKeyPairSync gives). */
   hostKey: { privateKey: string; publicKey: string };
+  network: VmNetwork;
 }
+
+/** The network settings the VM uses, as core/settings.ts normalized them ("" for no proxy). */
+export interface VmNetwork {
+  dockerRepository: string;
+  dockerKeyFingerprint: string;
+  httpProxy: string;
+  httpsProxy: string;
+  noProxy: string;
+  caCertificates: CaCertificate[];
+}
+
+/**
+ * Stands for the VM's default gateway in a proxy URL that named this computer's loopback: the address is known only
+ * inside the VM at boot, where install-docker.sh puts it in.
+ */
+export const GATEWAY_PLACEHOLDER = '{gateway}';
 
 export interface RenderedUserData {
   /** The user-data to pass to Multipass. Holds the host private key: never log or print it. */
   text: string;
-  /** The same YAML with the host private key replaced by REDACTED_HOST_PRIVATE_KEY: safe to print. */
+  /** The same YAML with the host private key replaced by REDACTED_HOST_PRIVATE_KEY and proxy credentials redacted: safe to print. */
   redacted: string;
 }
 
@@ -54,10 +72,14 @@ export function renderUserData(input: UserDataInput): RenderedUserData {
   set(['ssh_authorized_keys', 0], clientPublicKey, Scalar.PLAIN);
   set(['ssh_keys', 'ed25519_public'], host.publicKey, Scalar.PLAIN);
   set(['ssh_keys', 'ed25519_private'], host.privateKey, Scalar.BLOCK_LITERAL);
-  set(['write_files', installScriptIndex(doc, templatePath), 'content'], script, Scalar.BLOCK_LITERAL);
+  set(['write_files', writeFileIndex(doc, templatePath, INSTALL_SCRIPT_PATH), 'content'], script, Scalar.BLOCK_LITERAL);
+  const networkPath = ['write_files', writeFileIndex(doc, templatePath, NETWORK_CONFIG_PATH), 'content'];
+  set(networkPath, networkConfig(input.network), Scalar.BLOCK_LITERAL);
+  setCaCertificates(doc, templatePath, input.network.caCertificates);
 
   const redactedDoc = doc.clone();
   setScalar(redactedDoc, templatePath, ['ssh_keys', 'ed25519_private'], REDACTED_HOST_PRIVATE_KEY, Scalar.PLAIN);
+  setScalar(redactedDoc, templatePath, networkPath, redactUrl(networkConfig(input.network)), Scalar.BLOCK_LITERAL);
 
   return { text: stringify(doc), redacted: stringify(redactedDoc) };
 }
@@ -86,14 +108,48 @@ function setScalar(
   node.type = type;
 }
 
-function installScriptIndex(doc: Document, templatePath: string): number {
+function writeFileIndex(doc: Document, templatePath: string, path: string): number {
   const files = doc.get('write_files', true);
   const index =
     files instanceof YAMLSeq
-      ? files.items.findIndex((item) => item instanceof YAMLMap && item.get('path') === INSTALL_SCRIPT_PATH)
+      ? files.items.findIndex((item) => item instanceof YAMLMap && item.get('path') === path)
       : -1;
-  if (index < 0) throw new Error(`${templatePath} has no write_files entry for ${INSTALL_SCRIPT_PATH}`);
+  if (index < 0) throw new Error(`${templatePath} has no write_files entry for ${path}`);
   return index;
+}
+
+/**
+ * The certificates go in the template's ca_certs.trusted list, one PEM block each. cloud-init refuses an empty
+ * list, so without certificates the ca_certs key goes: the system's trust store is then left as it is.
+ */
+function setCaCertificates(doc: Document, templatePath: string, certificates: readonly CaCertificate[]): void {
+  const trusted = doc.getIn(['ca_certs', 'trusted'], true);
+  if (!(trusted instanceof YAMLSeq))
+    throw new Error(`${templatePath} has no ca_certs.trusted list for labvm to fill in`);
+  if (certificates.length === 0) {
+    doc.delete('ca_certs');
+    return;
+  }
+  trusted.items = certificates.map(({ pem }) => Object.assign(new Scalar(pem), { type: Scalar.BLOCK_LITERAL }));
+}
+
+/**
+ * The settings install-docker.sh reads, as sh assignments. Every value is normalized to URL-safe characters
+ * (core/network.ts), so single quotes hold it as it is. A proxy on this computer's loopback is written with
+ * GATEWAY_PLACEHOLDER as its host.
+ */
+export function networkConfig(network: VmNetwork): string {
+  const proxy = (url: string) => (isLoopbackProxy(url) ? withProxyHost(url, GATEWAY_PLACEHOLDER) : url);
+  const values: Array<[string, string]> = [
+    ['LABVM_DOCKER_REPOSITORY', network.dockerRepository],
+    ['LABVM_DOCKER_KEY_FINGERPRINT', network.dockerKeyFingerprint],
+    ['LABVM_HTTP_PROXY', proxy(network.httpProxy)],
+    ['LABVM_HTTPS_PROXY', proxy(network.httpsProxy)],
+    ['LABVM_NO_PROXY', network.noProxy],
+  ];
+  for (const [name, value] of values)
+    if (/['\\\n]/.test(value)) throw new Error(`${name} holds a character it cannot be passed on with`);
+  return values.map(([name, value]) => `${name}='${value}'\n`).join('');
 }
 
 const ED25519_PUBLIC_LINE = /^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$/;

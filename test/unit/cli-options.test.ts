@@ -62,7 +62,9 @@ describe('option values reach labvm as typed', () => {
       '--name',
       'lab-2',
     ]);
-    assert.deepEqual(options, {
+    const { network, ...sizes } = options;
+    assert.equal(network.dockerRepository.source, 'built-in');
+    assert.deepEqual(sizes, {
       name: 'lab-2',
       cpus: 7,
       memory: '2048M',
@@ -73,7 +75,12 @@ describe('option values reach labvm as typed', () => {
   });
 
   it('applies the defaults as text', async () => {
-    assert.deepEqual(await upFrom([]), {
+    const { network, ...sizes } = await upFrom([]);
+    assert.deepEqual(
+      Object.values(network).map((setting) => setting.source),
+      Array<string>(6).fill('built-in'),
+    );
+    assert.deepEqual(sizes, {
       name: 'labvm',
       cpus: 2,
       memory: '4G',

@@ -15,8 +15,16 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { parse } from 'yaml';
-import { INSTALL_SCRIPT_PATH, PROVISIONED_MARKER } from '../../src/vm/vm-paths.js';
-import { REDACTED_HOST_PRIVATE_KEY, renderUserData, templateDir, type UserDataInput } from '../../src/vm/cloud-init.js';
+import { FAILED_MARKER, INSTALL_SCRIPT_PATH, NETWORK_CONFIG_PATH, PROVISIONED_MARKER } from '../../src/vm/vm-paths.js';
+import {
+  REDACTED_HOST_PRIVATE_KEY,
+  networkConfig,
+  renderUserData,
+  templateDir,
+  type UserDataInput,
+  type VmNetwork,
+} from '../../src/vm/cloud-init.js';
+import { builtInDefaults } from '../../src/core/defaults.js';
 import { generateEd25519 } from '../../src/vm/keys.js';
 
 /** The parts of the rendered cloud-config these tests read. */
@@ -31,16 +39,28 @@ interface CloudConfig {
   groups: string[];
   write_files: Array<{ path: string; permissions: string; content: string }>;
   runcmd: string[][];
+  ca_certs?: { trusted: string[] };
 }
 
 const PREPARE_HINT = "run `bash scripts/test-host/prepare.sh` to install the test host's tools";
 
-function keys(): UserDataInput & { clientPrivateKey: string } {
+/** The network settings of a VM made with labvm's built-in values. */
+const BUILT_IN_NETWORK: VmNetwork = {
+  dockerRepository: builtInDefaults.dockerRepository,
+  dockerKeyFingerprint: builtInDefaults.dockerKeyFingerprint,
+  httpProxy: '',
+  httpsProxy: '',
+  noProxy: '',
+  caCertificates: [],
+};
+
+function keys(network: Partial<VmNetwork> = {}): UserDataInput & { clientPrivateKey: string } {
   const client = generateEd25519('labvm test client');
   return {
     clientPublicKey: client.publicKey,
     clientPrivateKey: client.privateKey,
     hostKey: generateEd25519('labvm test host'),
+    network: { ...BUILT_IN_NETWORK, ...network },
   };
 }
 
@@ -112,9 +132,19 @@ test('rendered user-data has the keys, host key pair, docker group and embedded 
   assert.ok(file, `write_files has ${INSTALL_SCRIPT_PATH}`);
   assert.equal(file.permissions, '0755');
   assert.equal(file.content, readFileSync(scriptPath(), 'utf8'), 'the script is embedded verbatim');
+  const settings = data.write_files.find((f) => f.path === NETWORK_CONFIG_PATH);
+  assert.ok(settings, `write_files has ${NETWORK_CONFIG_PATH}`);
+  assert.equal(settings.permissions, '0600', 'root-only: a proxy URL may hold a password');
+  assert.equal(settings.content, networkConfig(input.network));
+  assert.equal(data.ca_certs, undefined, 'no ca_certs without certificates (cloud-init refuses an empty list)');
 
   const runcmd = JSON.stringify(data.runcmd);
-  const steps = [INSTALL_SCRIPT_PATH, 'usermod -aG docker ubuntu', 'systemctl enable --now docker', PROVISIONED_MARKER];
+  const steps = [
+    `${INSTALL_SCRIPT_PATH} ${NETWORK_CONFIG_PATH} ${FAILED_MARKER}`,
+    'usermod -aG docker ubuntu',
+    'systemctl enable --now docker',
+    PROVISIONED_MARKER,
+  ];
   const positions = steps.map((step) => runcmd.indexOf(step));
   assert.ok(
     positions.every((p) => p >= 0),
@@ -244,15 +274,21 @@ test('install-docker.sh and the runcmd script are valid sh', () => {
   }
 });
 
+/** Runs install-docker.sh with the built-in network settings (no proxy: it writes nothing under /etc before apt). */
+function runScript(dir: string, env: NodeJS.ProcessEnv, network: Partial<VmNetwork> = {}) {
+  const config = join(dir, 'network.env');
+  const marker = join(dir, 'state', 'failed');
+  writeFileSync(config, networkConfig({ ...BUILT_IN_NETWORK, ...network }));
+  const result = spawnSync(which('sh'), [scriptPath(), config, marker], { encoding: 'utf8', env });
+  return { ...result, failure: existsSync(marker) ? readFileSync(marker, 'utf8') : undefined };
+}
+
 test('install-docker.sh skips the install when docker is already there, without apt-get or curl', () => {
   withTempDir((dir) => {
     const callLog = join(dir, 'calls.log');
     writeExecutable(join(dir, 'docker'), '#!/bin/sh\necho "Docker version 99.0.0, build stub"\n');
     writeForbiddenStubs(dir, callLog, ['apt-get', 'apt', 'curl', 'gpg']);
-    const result = spawnSync('sh', [scriptPath()], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` },
-    });
+    const result = runScript(dir, { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` });
     assert.equal(result.status, 0, `exit ${result.status}\n${result.stdout}\n${result.stderr}`);
     assert.match(
       result.stdout,
@@ -263,6 +299,7 @@ test('install-docker.sh skips the install when docker is already there, without 
       `the skip path called: ${existsSync(callLog) ? readFileSync(callLog, 'utf8') : ''}`,
     );
     assert.equal(result.stderr, '');
+    assert.equal(result.failure, undefined, 'no failure marker');
   });
 });
 
@@ -279,33 +316,82 @@ dXQAwxoVdVYF
 -----END PGP PUBLIC KEY BLOCK-----
 `;
 
-test('install-docker.sh refuses a signing key without the pinned fingerprint, before apt-get', () => {
-  withTempDir((dir) => {
-    // A PATH without docker: the stubs, plus the real tools the key check itself uses.
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    for (const tool of ['gpg', 'awk', 'mktemp', 'rm', 'tr']) symlinkSync(which(tool), join(bin, tool));
-    const callLog = join(dir, 'calls.log');
-    writeForbiddenStubs(bin, callLog, ['apt-get', 'apt']);
-    writeFileSync(join(dir, 'key.asc'), NOT_DOCKERS_KEY);
-    writeExecutable(join(bin, 'dpkg'), '#!/bin/sh\necho amd64\n');
-    // curl hands out the wrong key wherever -o points.
-    writeExecutable(
-      join(bin, 'curl'),
-      `#!/bin/sh
+/**
+ * A PATH without docker for the script's download path: the real tools it uses, apt-get stubs that must not run,
+ * dpkg answering amd64, and a curl that answers as STUB_* say (body, HTTP code, CONNECT code, exit, message).
+ */
+function downloadPath(dir: string): { bin: string; callLog: string } {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  const tools = ['gpg', 'awk', 'mktemp', 'rm', 'tr', 'sed', 'grep', 'mkdir', 'dirname', 'cat', 'tail', 'sleep'];
+  for (const tool of tools) symlinkSync(which(tool), join(bin, tool));
+  const callLog = join(dir, 'calls.log');
+  writeForbiddenStubs(bin, callLog, ['apt-get', 'apt']);
+  writeExecutable(join(bin, 'dpkg'), '#!/bin/sh\necho amd64\n');
+  writeExecutable(
+    join(bin, 'curl'),
+    `#!/bin/sh
 echo "curl $*" >>'${callLog}'
 while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
-while IFS= read -r line; do printf '%s\\n' "$line"; done <'${join(dir, 'key.asc')}' >"$out"
+[ -n "\${STUB_BODY:-}" ] && cat "$STUB_BODY" >"$out"
+[ -n "\${STUB_MESSAGE:-}" ] && echo "curl: ($STUB_EXIT) $STUB_MESSAGE" >&2
+printf '%s %s' "\${STUB_HTTP:-000}" "\${STUB_CONNECT:-000}"
+exit "\${STUB_EXIT:-0}"
 `,
-    );
-    const result = spawnSync(which('sh'), [scriptPath()], { encoding: 'utf8', env: { PATH: bin } });
+  );
+  return { bin, callLog };
+}
+
+test('install-docker.sh refuses a signing key without the pinned fingerprint, before apt-get', () => {
+  withTempDir((dir) => {
+    const { bin, callLog } = downloadPath(dir);
+    writeFileSync(join(dir, 'key.asc'), NOT_DOCKERS_KEY);
+    const result = runScript(dir, { PATH: bin, STUB_BODY: join(dir, 'key.asc'), STUB_HTTP: '200' });
     const calls = existsSync(callLog) ? readFileSync(callLog, 'utf8') : '';
     assert.notEqual(result.status, 0, `a wrong key must fail the install\n${result.stdout}\n${result.stderr}`);
-    assert.match(
-      result.stderr,
-      /labvm: ERROR: the downloaded Docker signing key is not the pinned one \(expected 9DC858229FC7DD38854AE2D88D81803C0EBFCD88, got: CAD251E3D797D6CE0400BB906F4994062F82A858\)/,
-    );
+    const line =
+      /^labvm: ERROR: https:\/\/download\.docker\.com\/linux\/\w+\/gpg: the key's fingerprint is CAD251E3D797D6CE0400BB906F4994062F82A858, not the expected 9DC858229FC7DD38854AE2D88D81803C0EBFCD88; refusing to trust it; check dockerKeyFingerprint \(and dockerRepository\)$/m;
+    assert.match(result.stderr, line);
+    assert.equal(result.stderr.match(/labvm: ERROR:/g)?.length, 1, 'exactly one ERROR line');
+    assert.match(result.failure ?? '', line, 'the failure marker holds the same line');
     assert.match(calls, /^curl .* https:\/\/download\.docker\.com\/linux\/\w+\/gpg$/m);
     assert.doesNotMatch(calls, /apt/, 'apt must not run after a refused key');
   });
+});
+
+test('install-docker.sh names the URL, what failed and the setting to check, at the first attempt', () => {
+  const mirror = 'https://mirror.school.example/docker';
+  const cases: Array<[string, NodeJS.ProcessEnv, RegExp]> = [
+    [
+      'a CA missing',
+      { STUB_EXIT: '60', STUB_MESSAGE: 'SSL certificate problem: unable to get local issuer certificate' },
+      /^labvm: ERROR: https:\/\/mirror\.school\.example\/docker\/linux\/\w+\/gpg: TLS failure \(SSL certificate problem: unable to get local issuer certificate\): .*check caCertificates$/m,
+    ],
+    [
+      'not a Docker repository',
+      { STUB_HTTP: '404' },
+      /^labvm: ERROR: https:\/\/mirror\.school\.example\/docker\/linux\/\w+\/gpg was not found \(HTTP 404\).*check dockerRepository$/m,
+    ],
+    [
+      'a refusing repository',
+      { STUB_EXIT: '7', STUB_MESSAGE: 'Failed to connect to mirror.school.example port 443: Connection refused' },
+      /^labvm: ERROR: https:\/\/mirror\.school\.example\/docker\/linux\/\w+\/gpg is unreachable \(Failed to connect .*Connection refused\); check dockerRepository, or set httpsProxy if this network needs a proxy$/m,
+    ],
+    [
+      'a page instead of a key',
+      { STUB_HTTP: '200', STUB_BODY: '/etc/hostname' },
+      /^labvm: ERROR: https:\/\/mirror\.school\.example\/docker\/linux\/\w+\/gpg is not an OpenPGP key .*check dockerRepository$/m,
+    ],
+  ];
+  for (const [name, stub, line] of cases) {
+    withTempDir((dir) => {
+      const { bin, callLog } = downloadPath(dir);
+      const result = runScript(dir, { PATH: bin, ...stub }, { dockerRepository: mirror });
+      assert.equal(result.status, 1, `${name}: ${result.stdout}\n${result.stderr}`);
+      assert.match(result.stderr, line, name);
+      assert.equal(result.stderr.match(/labvm: ERROR:/g)?.length, 1, `${name}: exactly one ERROR line`);
+      assert.equal(result.failure?.trim(), line.exec(result.stderr)?.[0], `${name}: the marker holds the line`);
+      assert.equal(readFileSync(callLog, 'utf8').match(/^curl /gm)?.length, 1, `${name}: not retried`);
+    });
+  }
 });
